@@ -1,0 +1,55 @@
+# Stage 4: the tidy results table, bootstrap summary, figures and tables.
+
+
+rule aggregate:
+    input:
+        evals=[f"{RESULTS}/{path}" for path in study_lib.eval_targets(study)],
+        runs=[f"{RESULTS}/{path}/run.json" for path in study_lib.run_dirs(study)],
+        stats=f"{RESULTS}/data/stats.json",
+    output:
+        table=f"{RESULTS}/results.parquet",
+        summary=f"{RESULTS}/summary.csv",
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.report_params(study),
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/aggregate.tsv"
+    shell:
+        "python -m analysis aggregate --config {params.config} --results {RESULTS} "
+        "--out {RESULTS} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        table=f"{RESULTS}/results.parquet",
+        summary=f"{RESULTS}/summary.csv",
+    output:
+        f"{RESULTS}/figures/index.json",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures.tsv"
+    shell:
+        "python -m analysis figures --config {params.config} --results {RESULTS} "
+        "--out {RESULTS}/figures > {log} 2>&1"
+
+
+rule tables:
+    input:
+        table=f"{RESULTS}/results.parquet",
+        summary=f"{RESULTS}/summary.csv",
+    output:
+        f"{RESULTS}/tables/index.json",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/tables.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables.tsv"
+    shell:
+        "python -m analysis tables --config {params.config} --results {RESULTS} "
+        "--out {RESULTS}/tables > {log} 2>&1"

@@ -1,0 +1,55 @@
+# Stage 1: the base model and the instruction data.
+
+
+rule prepare_model:
+    output:
+        directory(f"{RESULTS}/models/base"),
+    params:
+        source=study["model"]["source"],
+        dtype=study["model"].get("dtype", "float32"),
+    log:
+        f"{RESULTS}/logs/prepare_model.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_model.tsv"
+    shell:
+        "python -m mlx_instruct.sources prepare '{params.source}' {output} "
+        "--dtype {params.dtype} > {log} 2>&1"
+
+
+rule prepare_data:
+    input:
+        model=f"{RESULTS}/models/base",
+    output:
+        train=f"{RESULTS}/data/train.jsonl",
+        valid=f"{RESULTS}/data/valid.jsonl",
+        test=f"{RESULTS}/data/test.jsonl",
+        stats=f"{RESULTS}/data/stats.json",
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.data_params(study),
+        out=f"{RESULTS}/data",
+    log:
+        f"{RESULTS}/logs/prepare_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_data.tsv"
+    shell:
+        "python -m mlx_instruct.data prepare --config {params.config} "
+        "--model {input.model} --out {params.out} > {log} 2>&1"
+
+
+rule prepare_retention:
+    input:
+        model=f"{RESULTS}/models/base",
+        train=f"{RESULTS}/data/train.jsonl",
+    output:
+        f"{RESULTS}/data/retention.jsonl",
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.retention_params(study),
+    log:
+        f"{RESULTS}/logs/prepare_retention.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_retention.tsv"
+    shell:
+        "python -m mlx_instruct.data retention --config {params.config} "
+        "--model {input.model} --out {output} > {log} 2>&1"

@@ -1,0 +1,31 @@
+# Stage 5: the Quarto paper. `report` always succeeds (it renders when Quarto is installed
+# and otherwise writes STATUS.md with a warning saying how to get it); `paper` demands a
+# render and fails with that message when Quarto is missing.
+
+
+rule report:
+    input:
+        figures=f"{RESULTS}/figures/index.json",
+        tables=f"{RESULTS}/tables/index.json",
+        qmd=Path(workflow.basedir) / "paper" / "report.qmd",
+    output:
+        f"{RESULTS}/report/STATUS.md",
+    params:
+        config=CONFIG,
+    log:
+        f"{RESULTS}/logs/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
+    shell:
+        "python -m analysis paper --config {params.config} --results {RESULTS} "
+        "--out {RESULTS}/report 2>&1 | tee {log}"
+
+
+rule paper:
+    input:
+        f"{RESULTS}/report/STATUS.md",
+    params:
+        config=CONFIG,
+    shell:
+        "python -m analysis paper --config {params.config} --results {RESULTS} "
+        "--out {RESULTS}/report --require"
