@@ -5,7 +5,6 @@ from pathlib import Path
 
 import mlx_instruct.study as study_lib
 
-
 study = study_lib.resolve_study(config, Path(workflow.basedir))
 STUDY = study["study"]
 RESULTS = f"{study.get('results_dir', 'results')}/{STUDY}"

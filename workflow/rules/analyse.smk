@@ -9,16 +9,17 @@ rule aggregate:
     output:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
-    params:
-        config=CONFIG,
-        fingerprint=study_lib.report_params(study),
     log:
         f"{RESULTS}/logs/aggregate.log",
     benchmark:
         f"{RESULTS}/benchmarks/aggregate.tsv"
+    params:
+        config=CONFIG,
+        results=RESULTS,
+        fingerprint=study_lib.report_params(study),
     shell:
-        "python -m analysis aggregate --config {params.config} --results {RESULTS} "
-        "--out {RESULTS} > {log} 2>&1"
+        "python -m analysis aggregate --config {params.config} --results {params.results} "
+        "--out {params.results} > {log} 2>&1"
 
 
 rule figures:
@@ -27,15 +28,16 @@ rule figures:
         summary=f"{RESULTS}/summary.csv",
     output:
         f"{RESULTS}/figures/index.json",
-    params:
-        config=CONFIG,
     log:
         f"{RESULTS}/logs/figures.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures.tsv"
+    params:
+        config=CONFIG,
+        results=RESULTS,
     shell:
-        "python -m analysis figures --config {params.config} --results {RESULTS} "
-        "--out {RESULTS}/figures > {log} 2>&1"
+        "python -m analysis figures --config {params.config} --results {params.results} "
+        "--out {params.results}/figures > {log} 2>&1"
 
 
 rule tables:
@@ -44,12 +46,13 @@ rule tables:
         summary=f"{RESULTS}/summary.csv",
     output:
         f"{RESULTS}/tables/index.json",
-    params:
-        config=CONFIG,
     log:
         f"{RESULTS}/logs/tables.log",
     benchmark:
         f"{RESULTS}/benchmarks/tables.tsv"
+    params:
+        config=CONFIG,
+        results=RESULTS,
     shell:
-        "python -m analysis tables --config {params.config} --results {RESULTS} "
-        "--out {RESULTS}/tables > {log} 2>&1"
+        "python -m analysis tables --config {params.config} --results {params.results} "
+        "--out {params.results}/tables > {log} 2>&1"

@@ -22,4 +22,8 @@ def run_flag(wildcards):
 
 def retention_input(wildcards):
     settings = study_lib.cfg.experiment_settings(study, wildcards.experiment)
-    return [f"{RESULTS}/data/retention.jsonl"] if settings.get("retention_fraction") else []
+    return (
+        [f"{RESULTS}/data/retention.jsonl"]
+        if settings.get("retention_fraction")
+        else []
+    )

@@ -14,6 +14,10 @@ rule evaluate:
             f"{RESULTS}/evals/{{experiment}}/s{{seed}}/{suite}.jsonl"
             for suite in study_lib.suites(study)
         ],
+    log:
+        f"{RESULTS}/logs/evaluate/{{experiment}}-s{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{experiment}}-s{{seed}}.tsv"
     params:
         config=CONFIG,
         fingerprint=study_lib.eval_params(study),
@@ -21,10 +25,6 @@ rule evaluate:
         suites=" ".join(f"--suite {suite}" for suite in study_lib.suites(study)),
         data=f"{RESULTS}/data",
         out=lambda w: f"{RESULTS}/evals/{w.experiment}/s{w.seed}",
-    log:
-        f"{RESULTS}/logs/evaluate/{{experiment}}-s{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{experiment}}-s{{seed}}.tsv"
     shell:
         "python -m mlx_instruct.evaluate --config {params.config} "
         "--experiment {wildcards.experiment} --seed {wildcards.seed} "

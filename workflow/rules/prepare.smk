@@ -4,13 +4,13 @@
 rule prepare_model:
     output:
         directory(f"{RESULTS}/models/base"),
-    params:
-        source=study["model"]["source"],
-        dtype=study["model"].get("dtype", "float32"),
     log:
         f"{RESULTS}/logs/prepare_model.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_model.tsv"
+    params:
+        source=study["model"]["source"],
+        dtype=study["model"].get("dtype", "float32"),
     shell:
         "python -m mlx_instruct.sources prepare '{params.source}' {output} "
         "--dtype {params.dtype} > {log} 2>&1"
@@ -24,14 +24,14 @@ rule prepare_data:
         valid=f"{RESULTS}/data/valid.jsonl",
         test=f"{RESULTS}/data/test.jsonl",
         stats=f"{RESULTS}/data/stats.json",
-    params:
-        config=CONFIG,
-        fingerprint=study_lib.data_params(study),
-        out=f"{RESULTS}/data",
     log:
         f"{RESULTS}/logs/prepare_data.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data.tsv"
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.data_params(study),
+        out=f"{RESULTS}/data",
     shell:
         "python -m mlx_instruct.data prepare --config {params.config} "
         "--model {input.model} --out {params.out} > {log} 2>&1"
@@ -43,13 +43,13 @@ rule prepare_retention:
         train=f"{RESULTS}/data/train.jsonl",
     output:
         f"{RESULTS}/data/retention.jsonl",
-    params:
-        config=CONFIG,
-        fingerprint=study_lib.retention_params(study),
     log:
         f"{RESULTS}/logs/prepare_retention.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_retention.tsv"
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.retention_params(study),
     shell:
         "python -m mlx_instruct.data retention --config {params.config} "
         "--model {input.model} --out {output} > {log} 2>&1"

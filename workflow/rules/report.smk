@@ -10,22 +10,26 @@ rule report:
         qmd=Path(workflow.basedir) / "paper" / "report.qmd",
     output:
         f"{RESULTS}/report/STATUS.md",
-    params:
-        config=CONFIG,
     log:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
+    params:
+        config=CONFIG,
+        results=RESULTS,
     shell:
-        "python -m analysis paper --config {params.config} --results {RESULTS} "
-        "--out {RESULTS}/report 2>&1 | tee {log}"
+        "python -m analysis paper --config {params.config} --results {params.results} "
+        "--out {params.results}/report 2>&1 | tee {log}"
 
 
 rule paper:
     input:
         f"{RESULTS}/report/STATUS.md",
+    log:
+        f"{RESULTS}/logs/paper.log",
     params:
         config=CONFIG,
+        results=RESULTS,
     shell:
-        "python -m analysis paper --config {params.config} --results {RESULTS} "
-        "--out {RESULTS}/report --require"
+        "python -m analysis paper --config {params.config} --results {params.results} "
+        "--out {params.results}/report --require 2>&1 | tee {log}"

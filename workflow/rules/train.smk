@@ -9,15 +9,15 @@ rule train:
         retention=retention_input,
     output:
         f"{RESULTS}/runs/{{experiment}}/s{{seed}}/run.json",
+    log:
+        f"{RESULTS}/logs/train/{{experiment}}-s{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{experiment}}-s{{seed}}.tsv"
     params:
         config=CONFIG,
         fingerprint=lambda w: study_lib.training_params(study, w.experiment, w.seed),
         data=f"{RESULTS}/data",
         out=lambda w: f"{RESULTS}/runs/{w.experiment}/s{w.seed}",
-    log:
-        f"{RESULTS}/logs/train/{{experiment}}-s{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{experiment}}-s{{seed}}.tsv"
     shell:
         "python -m mlx_instruct.train --config {params.config} "
         "--experiment {wildcards.experiment} --seed {wildcards.seed} "

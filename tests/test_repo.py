@@ -1,0 +1,49 @@
+"""What a new user sees: the README's commands, CI, and a workflow that plans every study."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_COMMAND = "bash workflow/setup.sh && uv run pytest"
+MAIN_COMMAND = "bash workflow/setup.sh && uv run snakemake --cores 1"
+
+
+def test_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert MAIN_COMMAND in readme
+    assert TEST_COMMAND in readme
+    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci_lines == [TEST_COMMAND]
+
+
+def _snakemake(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--quiet", "rules", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("study", [None, "configs/smoke.yaml", "configs/mistral-7b.yaml"])
+def test_dry_run_plans_the_whole_study(study: str | None) -> None:
+    args = ["--configfile", study] if study else []
+    result = _snakemake(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rule in ("prepare_model", "prepare_data", "train", "evaluate", "aggregate", "figures", "report"):
+        assert rule in result.stdout, f"{rule} missing from the plan of {study or 'config.yaml'}"
+
+
+def test_bad_study_fails_before_any_compute(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / "configs/smoke.yaml").read_text().replace("rank: 8\n  alpha", "rank: -8\n  alpha", 1)
+    bad.write_text(text)
+    result = _snakemake("--configfile", str(bad))
+    assert result.returncode != 0
+    assert "training.rank" in result.stderr + result.stdout
