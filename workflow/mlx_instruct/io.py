@@ -21,6 +21,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -35,6 +36,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             os.replace(target, old)
@@ -45,6 +47,12 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             _rmtree(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _rmtree(path: Path) -> None:
