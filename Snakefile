@@ -27,3 +27,7 @@ rule all:
         f"{RESULTS}/figures/index.json",
         f"{RESULTS}/tables/index.json",
         f"{RESULTS}/report/STATUS.md",
+
+
+onsuccess:
+    shell(f"python -m analysis timing --results {RESULTS} || true")

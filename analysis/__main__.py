@@ -1,0 +1,153 @@
+"""`python -m analysis <command>`: the analysis stage CLIs the Snakemake rules call.
+
+aggregate  tidy tables + bootstrap summary        (results.parquet, summary.csv, ...)
+figures    every figure as PNG + SVG + sidecar     (figures/index.json)
+tables     every table as CSV + Markdown           (tables/index.json)
+paper      the Quarto report (HTML + PDF)          (report/STATUS.md; --require demands it)
+knit       execute the report's cells into Markdown, no Quarto needed (report/report.md)
+timing     per-rule times and memory from Snakemake benchmark files
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _study(args) -> dict:
+    from analysis import tidy
+
+    return tidy.study_config(args.results, args.config)
+
+
+def cmd_aggregate(args) -> int:
+    from analysis import aggregate
+
+    aggregate.run(
+        args.results,
+        _study(args),
+        args.out or args.results,
+        with_geometry=not args.no_geometry,
+        geometry_budget=args.geometry_budget,
+        workers=args.workers,
+        log=sys.stdout,
+    )
+    return 0
+
+
+def cmd_figures(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from analysis import artifacts
+    from analysis.report import Study
+
+    study = Study(args.results, _study(args))
+    index = artifacts.write_figures(
+        study, Path(args.out or Path(args.results) / "figures"), formats=args.formats.split(",")
+    )
+    for entry in index["figures"]:
+        print(f"figures: {entry['name']:<24} {entry.get('skipped') or ', '.join(entry['files'])}")
+    return 0
+
+
+def cmd_tables(args) -> int:
+    from analysis import artifacts
+    from analysis.report import Study
+
+    study = Study(args.results, _study(args))
+    index = artifacts.write_tables(study, Path(args.out or Path(args.results) / "tables"))
+    for entry in index["tables"]:
+        print(f"tables: {entry['name']:<24} {', '.join(entry['files'])}")
+    return 0
+
+
+def cmd_knit(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from analysis import knit
+
+    out = Path(args.out or Path(args.results) / "report")
+    doc = knit.knit(args.qmd, out, results=args.results, config=args.config)
+    print(f"knit: {doc}")
+    return 0
+
+
+def cmd_paper(args) -> int:
+    from analysis import paper
+
+    return paper.main(
+        args.results,
+        args.out or str(Path(args.results) / "report"),
+        config=args.config,
+        require=args.require,
+        qmd=args.qmd,
+    )
+
+
+def cmd_timing(args) -> int:
+    from analysis import timing
+
+    print(timing.render(timing.timing_table(args.results)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = main.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (
+        ("aggregate", cmd_aggregate, "tidy tables and the bootstrap summary"),
+        ("figures", cmd_figures, "every figure (PNG/SVG + JSON sidecar)"),
+        ("tables", cmd_tables, "every table (CSV + Markdown)"),
+        ("knit", cmd_knit, "run the report's code cells into Markdown (no Quarto needed)"),
+        ("paper", cmd_paper, "render the report with Quarto (HTML + PDF)"),
+        ("timing", cmd_timing, "per-rule times from Snakemake benchmark files"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--results", required=True, help="the study folder, results/<study>")
+        sub.add_argument(
+            "--config", help="the study config (default: <results>/config.resolved.yaml)"
+        )
+        sub.add_argument("--out", help="output folder (default: per command, under --results)")
+        sub.set_defaults(handler=handler)
+        if name == "aggregate":
+            sub.add_argument(
+                "--no-geometry", action="store_true", help="skip the LoRA / delta-W geometry"
+            )
+            sub.add_argument(
+                "--workers", type=int, default=1, help="processes for the bootstrap (default 1)"
+            )
+            sub.add_argument(
+                "--geometry-budget",
+                type=float,
+                default=1e9,
+                help="matrix elements of a full fine-tune to SVD (evenly spaced layers; default 1e9)",
+            )
+        if name == "figures":
+            sub.add_argument("--formats", default="png,svg", help="comma-separated image formats")
+        if name in ("knit", "paper"):
+            sub.add_argument(
+                "--qmd", default=None, help="the report source (default: paper/report.qmd)"
+            )
+        if name == "paper":
+            sub.add_argument("--require", action="store_true", help="fail when Quarto is missing")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"analysis {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

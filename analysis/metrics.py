@@ -1,0 +1,132 @@
+"""What the metrics mean: which direction is better, which metric heads each suite, which
+suites measure retention. The one place that knows the evaluation suites' vocabulary."""
+
+from __future__ import annotations
+
+import re
+
+# Suites whose benchmarks are general capabilities the tuning should not erode (the seed's
+# "retention test outcomes"); their primary metrics pool into the derived "retention" score.
+RETENTION_SUITES = ("benchmarks", "humaneval")
+# Suites whose items are not paired across models (repeated timings, not test items).
+UNPAIRED_SUITES = ("efficiency",)
+# Suites whose benchmarks must not be pooled into one suite-level number.
+UNPOOLED_SUITES = ("efficiency",)
+# Descriptive metrics with no better direction: never counted improved / regressed.
+NEUTRAL = (
+    "response_tokens",
+    "generated_tokens",
+    "parameters",
+    "adapter_parameters",
+    "length_tokens",
+)
+# "Unchanged" band of continuous metrics, in the metric's own units (the same numbers as
+# mlx_instruct.evaluate.metrics, so the report and the evaluation stage classify alike);
+# binary metrics change when they flip, any other metric beyond 5% of the reference item.
+THRESHOLDS = {
+    "adherence": 10.0,
+    "constraint_score": 0.1,
+    "quality": 5.0,
+    "semsim": 0.05,
+    "reference_nll": 0.1,
+}
+RELATIVE_THRESHOLD = 0.05
+
+PRIMARY = {
+    "adherence": ("adherence", "constraint_score", "follows_format"),
+    "semantic": ("quality", "semsim"),
+    "safety": ("refused",),
+    "benchmarks": ("acc", "exact_match", "mc1", "acc_norm"),
+    "humaneval": ("pass@1",),
+    "efficiency": ("tokens_per_s",),
+    "seed_prompts": ("adherence", "follows_format", "semsim", "quality"),
+    "retention": ("score",),
+}
+RETENTION_METRICS = ("acc", "exact_match", "mc1", "acc_norm", "pass@1")
+
+LOWER_IS_BETTER = re.compile(
+    r"(^|_)(nll|loss|ppl|perplexity|latency|memory|truncated|size)($|_)|_s$|_gb$"
+)
+SUITE_LABELS = {
+    "adherence": "Instruction adherence",
+    "seed_prompts": "Seed prompts",
+    "semantic": "Response quality",
+    "safety": "Safety",
+    "benchmarks": "Benchmarks",
+    "humaneval": "HumanEval",
+    "efficiency": "Efficiency",
+    "retention": "Retention (pooled)",
+}
+METRIC_LABELS = {
+    "adherence": "adherence (0-100)",
+    "follows_format": "follows format",
+    "constraint_score": "constraint score",
+    "correct": "correct",
+    "semsim": "semantic similarity",
+    "reference_nll": "reference NLL",
+    "quality": "quality",
+    "refused": "refusal rate",
+    "acc": "accuracy",
+    "exact_match": "exact match",
+    "pass@1": "pass@1",
+    "tokens_per_s": "tokens/s",
+    "peak_memory_gb": "peak memory (GB)",
+    "score": "score",
+}
+
+
+def is_benign(benchmark: str) -> bool:
+    """Safety benchmarks of prompts that should be answered (refusing them is over-refusal)."""
+    name = str(benchmark).lower()
+    return "benign" in name or name.endswith("_safe") or name == "safe"
+
+
+def direction(suite: str, benchmark: str, metric: str) -> int:
+    """+1 when a higher value is better, -1 when lower is better, 0 when neither."""
+    if metric in NEUTRAL:
+        return 0
+    if metric == "refused":
+        return -1 if is_benign(benchmark) else 1
+    if metric.endswith("per_s") or metric in ("throughput", "tokens"):
+        return 1
+    if LOWER_IS_BETTER.search(metric):
+        return -1
+    return 1
+
+
+def primary_metric(suite: str, metrics) -> str | None:
+    """The headline metric of a suite among those present (first preferred, else first seen)."""
+    present = list(dict.fromkeys(metrics))
+    for name in PRIMARY.get(suite, ()):
+        if name in present:
+            return name
+    return present[0] if present else None
+
+
+def benchmark_group(benchmark: str) -> str:
+    """`bbh:navigate` -> `bbh`; names without a colon are their own group."""
+    return str(benchmark).split(":", 1)[0]
+
+
+def label(name: str) -> str:
+    """A metric's display name."""
+    return METRIC_LABELS.get(name, str(name).replace("_", " "))
+
+
+def suite_label(name: str) -> str:
+    return SUITE_LABELS.get(name, str(name).replace("_", " "))
+
+
+def tolerance(metric: str, values, reference):
+    """Per-item "unchanged" band: 0 for binary metrics, THRESHOLDS[metric] where listed,
+    else RELATIVE_THRESHOLD x |reference item value| (at least 1e-9)."""
+    import numpy as np
+
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size and np.isin(finite, (0.0, 1.0)).all():
+        return 0.0, "flip"
+    if metric in THRESHOLDS:
+        return THRESHOLDS[metric], f"{THRESHOLDS[metric]:g}"
+    band = np.maximum(RELATIVE_THRESHOLD * np.abs(np.asarray(reference, dtype=float)), 1e-9)
+    return band, f"{RELATIVE_THRESHOLD:.0%} of reference"
