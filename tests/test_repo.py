@@ -21,9 +21,10 @@ def test_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert ci_lines == [TEST_COMMAND]
 
 
-def _snakemake(*args: str) -> subprocess.CompletedProcess:
+def _snakemake(*args: str, results_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--quiet", "rules", *args],
+        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--quiet", "rules", *args,
+         "--config", f"results_dir={results_dir}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,9 +33,9 @@ def _snakemake(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("study", [None, "configs/smoke.yaml", "configs/mistral-7b.yaml"])
-def test_dry_run_plans_the_whole_study(study: str | None) -> None:
+def test_dry_run_plans_the_whole_study(study: str | None, tmp_path: Path) -> None:
     args = ["--configfile", study] if study else []
-    result = _snakemake(*args)
+    result = _snakemake(*args, results_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("prepare_model", "prepare_data", "train", "evaluate", "aggregate", "figures", "report"):
         assert rule in result.stdout, f"{rule} missing from the plan of {study or 'config.yaml'}"
@@ -44,6 +45,6 @@ def test_bad_study_fails_before_any_compute(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     text = (ROOT / "configs/smoke.yaml").read_text().replace("rank: 8\n  alpha", "rank: -8\n  alpha", 1)
     bad.write_text(text)
-    result = _snakemake("--configfile", str(bad))
+    result = _snakemake("--configfile", str(bad), results_dir=tmp_path / "results")
     assert result.returncode != 0
     assert "training.rank" in result.stderr + result.stdout

