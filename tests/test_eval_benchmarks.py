@@ -1,0 +1,235 @@
+"""The `benchmarks` suite: local lm-eval task YAMLs, Hub task plans, rows, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_eval_generation import CONFIG, make_tiny_model_dir
+
+import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
+from mlx_instruct.evaluate.benchmarks import (
+    DEFAULT_BBH_TASKS,
+    BenchmarkPlan,
+    bbh_config,
+    plan_benchmarks,
+    samples_to_rows,
+)
+from mlx_instruct.evaluate.context import EvalDataError, load_context
+from mlx_instruct.evaluate.runner import run_suite
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    model_dir = make_tiny_model_dir(root / "model")
+    return load_context(CONFIG, "base", 0, model_dir, None, root, root / "out")
+
+
+def test_local_tasks_run_three_items_each(ctx, shared_data, tmp_path):
+    settings = {
+        "truthfulqa_mc1": {"n": 3},
+        "bbh": {"n": 3, "tasks": ["boolean_expressions", "date_understanding", "word_sorting"]},
+        "gsm8k": {"n": 3, "num_fewshot": 1},
+    }
+    ctx.shared_data_dir = shared_data
+    ctx.out_dir = tmp_path
+    path = run_suite(ctx, "benchmarks", settings)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    by = {}
+    for row in rows:
+        assert row["suite"] == "benchmarks" and row["value"] in (0.0, 1.0)
+        by.setdefault((row["benchmark"], row["metric"]), []).append(row["item_id"])
+    assert by[("truthfulqa_mc1", "acc")] == ["0", "1", "2"]
+    assert by[("bbh:boolean_expressions", "acc")] == ["0", "1", "2"]  # True/False: choice
+    assert by[("bbh:date_understanding", "acc")] == ["0", "1", "2"]  # (A)..(F): choice
+    assert by[("bbh:word_sorting", "exact_match")] == ["0", "1", "2"]  # free text: generate
+    assert by[("bbh:word_sorting", "answered")] == ["0", "1", "2"]
+    assert by[("gsm8k", "exact_match")] == ["0", "1", "2"]
+    # a random model never writes "#### <n>": unparsable answers score 0 and are counted
+    assert all(r["value"] == 0.0 for r in rows if r["benchmark"] == "gsm8k")
+    gens = [
+        json.loads(x) for x in (tmp_path / "benchmarks.generations.jsonl").read_text().splitlines()
+    ]
+    assert {g["benchmark"] for g in gens} == {"bbh:word_sorting", "gsm8k"}
+    assert all("Question:" in g["prompt"] for g in gens if g["benchmark"] == "gsm8k")
+
+
+def test_truthfulqa_choices_and_bbh_modes(shared_data):
+    import datasets
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from mlx_instruct.evaluate.benchmarks import TASKS_DIR
+
+    cfg = load_yaml(TASKS_DIR / "truthfulqa_mc1_local.yaml")
+    docs = cfg["process_docs"](
+        datasets.Dataset.from_list(
+            [{"Question": "Q?", "Best Answer": "Right", "Incorrect Answers": "Wrong; Bad ;"}]
+        )
+    )
+    assert docs[0]["choices"] == ["Right", "Wrong", "Bad"] and docs[0]["label"] == 0
+    modes = {
+        t: bbh_config(t, shared_data / "bbh" / f"{t}.json", None)[1] for t in DEFAULT_BBH_TASKS
+    }
+    assert set(modes.values()) == {"mc"}
+    cfg, mode = bbh_config("navigate", shared_data / "bbh" / "navigate.json", 2)
+    assert mode == "mc" and cfg["num_fewshot"] == 2 and len(cfg["fewshot_config"]["samples"]) == 3
+    assert cfg["fewshot_config"]["samples"][0]["choices"] == ["No", "Yes"]
+
+
+def test_bad_local_files_fail_before_work(tmp_path):
+    data = tmp_path / "data"
+    (data / "bbh").mkdir(parents=True)
+    with pytest.raises(EvalDataError, match="gsm8k_test.jsonl: GSM8K file not found"):
+        plan_benchmarks({"gsm8k": {"source": "local"}}, data)
+    (data / "gsm8k_test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
+    with pytest.raises(EvalDataError, match=r"gsm8k_test.jsonl:2: malformed JSON"):
+        plan_benchmarks({"gsm8k": {}}, data)
+    (data / "gsm8k_test.jsonl").write_text('{"question": "q", "answer": "no marker"}\n')
+    with pytest.raises(EvalDataError, match=r":1: 'answer' lacks"):
+        plan_benchmarks({"gsm8k": {}}, data)
+    (data / "TruthfulQA.csv").write_text("Question,Best Answer\nq,a\n")
+    with pytest.raises(EvalDataError, match=r"TruthfulQA.csv: missing column"):
+        plan_benchmarks({"truthfulqa_mc1": {}}, data)
+    (data / "bbh" / "navigate.json").write_text('{"examples": [{"input": "x"}]}')
+    with pytest.raises(EvalDataError, match=r"navigate.json: examples\[0\]: no 'target'"):
+        plan_benchmarks({"bbh": {"tasks": ["navigate"]}}, data)
+    with pytest.raises(EvalDataError, match="snarks.json: BBH task file not found"):
+        plan_benchmarks({"bbh": {"tasks": ["snarks"]}}, data)
+    with pytest.raises(EvalDataError, match="unknown setting"):
+        plan_benchmarks({"gsm8k": {"limit": 3}}, data)
+    with pytest.raises(EvalDataError, match="no local copy"):
+        plan_benchmarks({"mmlu": {"source": "local"}}, data)
+
+
+def test_hub_plans_use_lm_eval_task_names(tmp_path):
+    plans = plan_benchmarks(
+        {
+            "truthfulqa_mc1": {"n": 5},
+            "bbh": {"tasks": ["navigate"], "num_fewshot": 3},
+            "gsm8k": {},
+            "arc_easy": {},
+            "arc_challenge": {},
+            "hellaswag": {},
+            "mmlu": {"n": 2},
+            "ifeval": {},
+        },
+        None,  # no local copies: everything from the Hub
+    )
+    names = {p.name: p.tasks for p in plans}
+    assert all(p.source == "hub" for p in plans)
+    assert names["bbh"] == ["bbh_fewshot_navigate"] and names["mmlu"] == ["mmlu"]
+    assert plans[0].limit == 5 and plans[1].num_fewshot == 3
+    import lm_eval.tasks
+    from lm_eval.tasks import TaskManager
+
+    root = Path(lm_eval.tasks.__file__).parent  # index only the folders of these tasks (fast)
+    dirs = ["truthfulqa", "bbh/fewshot", "gsm8k", "arc", "hellaswag", "mmlu/default", "ifeval"]
+    known = set(
+        TaskManager(include_path=[root / d for d in dirs], include_defaults=False).all_tasks
+    )
+    assert {t for tasks in names.values() for t in tasks} <= known
+
+
+def test_hub_task_config_runs_on_a_fixture(ctx, tmp_path):
+    """lm-eval's own arc_easy config (the Hub task), pointed at a fixture file in its format."""
+    import lm_eval.tasks
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from mlx_instruct.evaluate.lmeval import MLXEvalLM, run_tasks
+
+    docs = [
+        {
+            "id": f"q{i}",
+            "question": f"Which is a colour {i}?",
+            "choices": {"text": ["red", "dog", "run", "up"], "label": ["A", "B", "C", "D"]},
+            "answerKey": "A",
+        }
+        for i in range(3)
+    ]
+    fixture = tmp_path / "arc.jsonl"
+    fixture.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    cfg = load_yaml(Path(lm_eval.tasks.__file__).parent / "arc" / "arc_easy.yaml")
+    cfg.update(dataset_path="json", dataset_name=None, test_split="test")
+    cfg.update(
+        training_split=None,
+        validation_split=None,
+        dataset_kwargs={"data_files": {"test": str(fixture)}},
+    )
+    samples = run_tasks(MLXEvalLM(ctx.model, ctx.tokenizer), [cfg], include_defaults=False)
+    plan = BenchmarkPlan("arc_easy", "hub", ["arc_easy"], labels={"arc_easy": "arc_easy"})
+    rows = samples_to_rows(plan, samples)
+    assert {(r["metric"], r["item_id"]) for r in rows} == {
+        (m, str(i)) for m in ("acc", "acc_norm") for i in range(3)
+    }
+
+
+def test_rows_from_groups_and_filters():
+    plan = BenchmarkPlan("mmlu", "hub", ["mmlu"], labels={"gsm8k": "gsm8k"})
+    samples = {
+        "mmlu_anatomy": [{"doc_id": 0, "filter": "none", "metrics": ["acc"], "acc": True}],
+        "gsm8k": [
+            {
+                "doc_id": 0,
+                "filter": "strict-match",
+                "metrics": ["exact_match"],
+                "exact_match": 0.0,
+                "arguments": [("Q", {"until": []})],
+                "filtered_resps": ["[invalid]"],
+                "resps": [["x"]],
+            },
+            {
+                "doc_id": 0,
+                "filter": "flexible-extract",
+                "metrics": ["exact_match"],
+                "exact_match": 1.0,
+                "arguments": [("Q", {"until": []})],
+                "filtered_resps": ["4"],
+                "resps": [["x"]],
+            },
+        ],
+    }
+    rows = samples_to_rows(plan, samples)
+    assert {
+        "suite": "benchmarks",
+        "benchmark": "mmlu",
+        "item_id": "mmlu_anatomy/0",
+        "metric": "acc",
+        "value": 1.0,
+    } in rows
+    gsm = [(r["metric"], r["value"]) for r in rows if r["benchmark"] == "gsm8k"]
+    assert gsm == [("exact_match", 0.0), ("answered", 0.0)]  # strict-match kept, unparsable
+
+
+def test_interrupted_suite_redoes_only_unfinished_benchmarks(
+    ctx, shared_data, tmp_path, monkeypatch
+):
+    import mlx_instruct.evaluate.lmeval as lmeval
+
+    real = lmeval.run_tasks
+    calls = []
+
+    def failing(lm, tasks, **kwargs):
+        calls.append(tasks[0]["task"])
+        if tasks[0]["task"] == "gsm8k_local":
+            raise KeyboardInterrupt
+        return real(lm, tasks, **kwargs)
+
+    ctx.shared_data_dir, ctx.out_dir = shared_data, tmp_path
+    settings = {"truthfulqa_mc1": {"n": 2}, "gsm8k": {"n": 1, "num_fewshot": 0}}
+    monkeypatch.setattr(lmeval, "run_tasks", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(ctx, "benchmarks", settings)
+    assert len(list(tmp_path.glob(".benchmarks.truthfulqa_mc1.*.part.json"))) == 1
+    assert not (tmp_path / "benchmarks.jsonl").exists()
+    monkeypatch.setattr(
+        lmeval,
+        "run_tasks",
+        lambda lm, tasks, **kw: calls.append(tasks[0]["task"]) or real(lm, tasks, **kw),
+    )
+    path = run_suite(ctx, "benchmarks", settings)
+    assert calls == ["truthfulqa_mc1_local", "gsm8k_local", "gsm8k_local"]
+    benchmarks = {json.loads(line)["benchmark"] for line in path.read_text().splitlines()}
+    assert benchmarks == {"truthfulqa_mc1", "gsm8k"}
+    assert not list(tmp_path.glob(".benchmarks.*"))

@@ -1,0 +1,40 @@
+"""Evaluation: batched generation on one loaded model, and suites that write tidy rows.
+
+Public API (stable; suites in this package are written against it):
+
+- `Generation`, `EvalContext`, `load_context`, `swap_adapter`  (context.py)
+- `SUITES`, `register_suite`, `get_suite`, `run_suite`           (runner.py)
+
+Import `mlx_instruct` before mlx (it loads OpenBLAS on Linux); this package does.
+"""
+
+from __future__ import annotations
+
+import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
+from mlx_instruct.evaluate.context import (
+    EvalContext,
+    EvalDataError,
+    Generation,
+    load_context,
+    swap_adapter,
+)
+from mlx_instruct.evaluate.runner import (
+    SUITES,
+    SuiteError,
+    get_suite,
+    register_suite,
+    run_suite,
+)
+
+__all__ = [
+    "SUITES",
+    "EvalContext",
+    "EvalDataError",
+    "Generation",
+    "SuiteError",
+    "get_suite",
+    "load_context",
+    "register_suite",
+    "run_suite",
+    "swap_adapter",
+]

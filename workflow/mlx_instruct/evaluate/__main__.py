@@ -1,0 +1,85 @@
+"""CLI: run evaluation suites on the base model or one training run.
+
+    python -m mlx_instruct.evaluate --config study.yaml --experiment E --seed K \\
+        --model results/S/models/base [--run results/S/runs/E/sK] --data results/S/data \\
+        --out results/S/evals/E/sK --suite NAME [--suite NAME ...] [--force]
+
+Settings for a suite come from config["evaluation"]["suites"][NAME]; generation defaults
+from config["evaluation"]["generation"]. Config and data errors: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlx_instruct.evaluate",
+        description="Run evaluation suites; write <out>/<suite>.jsonl (tidy rows, one per item).",
+    )
+    parser.add_argument("--config", required=True, help="study YAML")
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", required=True, help="base MLX model dir")
+    parser.add_argument("--run", default=None, help="training run dir (adapters or full model)")
+    parser.add_argument("--data", required=True, help="prepared data dir of the study")
+    parser.add_argument("--out", required=True, help="output dir for this run's suite files")
+    parser.add_argument("--shared-data", default=None, help="local benchmark copies dir")
+    parser.add_argument("--suite", action="append", required=True, help="suite name (repeat)")
+    parser.add_argument("--force", action="store_true", help="rerun suites already complete")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mlx_instruct.config import ConfigError, load_config
+    from mlx_instruct.evaluate.context import EvalDataError, load_context
+    from mlx_instruct.evaluate.runner import SuiteError, get_suite, is_complete, run_suite
+
+    try:
+        config = load_config(args.config)
+        if args.experiment not in config["experiments"]:
+            raise ConfigError(
+                f"{args.config}: unknown experiment {args.experiment!r}; "
+                f"known: {sorted(config['experiments'])}"
+            )
+        for path, what in ((args.model, "model dir"), (args.data, "data dir")):
+            if not Path(path).is_dir():
+                raise EvalDataError(f"{path}: {what} not found")
+        if args.run is not None and not Path(args.run).is_dir():
+            raise EvalDataError(f"{args.run}: run dir not found")
+        todo = [s for s in args.suite if args.force or not is_complete(args.out, s)]
+        for suite in todo:
+            get_suite(suite)  # unknown/unimportable suite: fail before loading the model
+        if not todo:
+            print(f"evaluate: all suites already complete in {args.out}", file=sys.stderr)
+            return 0
+        ctx = load_context(
+            config,
+            args.experiment,
+            args.seed,
+            args.model,
+            args.run,
+            args.data,
+            args.out,
+            shared_data_dir=args.shared_data,
+        )
+        for suite in todo:
+            start = time.perf_counter()
+            path = run_suite(ctx, suite, force=args.force)
+            print(f"evaluate: {suite} -> {path} ({time.perf_counter() - start:.1f}s)")
+    except (ConfigError, EvalDataError, SuiteError, FileNotFoundError) as error:
+        message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""The `benchmarks` suite: lm-evaluation-harness tasks on the loaded MLX model.
+
+Settings (config["evaluation"]["suites"]["benchmarks"]): one entry per benchmark,
+`{n, tasks, num_fewshot, source}`:
+- n: items per task (lm-eval `limit`: the first n documents); all when absent.
+- tasks: BBH subtasks (default: DEFAULT_BBH_TASKS); for another hub benchmark, the lm-eval
+  task names to run instead of the benchmark's own name.
+- num_fewshot: few-shot exemplars (default: the task's own).
+- source: "local" (task YAMLs in ./tasks over the local copies in shared data) or "hub"
+  (lm-eval's registered tasks, datasets from the Hugging Face Hub). Default: local when the
+  local file exists, else hub. Local copies exist for truthfulqa_mc1, bbh and gsm8k; any
+  other name (arc_easy, arc_challenge, hellaswag, mmlu, ifeval, ...) is an lm-eval task.
+
+Rows: one per item and metric: suite "benchmarks", benchmark "truthfulqa_mc1" | "bbh:<task>"
+| "gsm8k" | <task> (group members: the group name, item_id "<subtask>/<doc_id>"), item_id
+the document index, metric as lm-eval names it ("acc", "acc_norm", "exact_match", ...),
+value 0/1. Generative tasks also get metric "answered" (1 when the answer could be parsed:
+an unparsable or empty answer scores 0 and is counted there) and their generations.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib.util
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlx_instruct.evaluate.context import EvalDataError
+from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.io import write_json
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+DEFAULT_BBH_TASKS = [
+    "boolean_expressions",
+    "date_understanding",
+    "logical_deduction_three_objects",
+    "navigate",
+    "sports_understanding",
+]
+LOCAL_FILES = {"truthfulqa_mc1": "TruthfulQA.csv", "bbh": "bbh", "gsm8k": "gsm8k_test.jsonl"}
+OPTION_TARGET = re.compile(r"\([A-Z]\)")
+MAX_CLOSED_SET = 5  # a BBH task whose targets take at most this many values is multiple choice
+INVALID = {"", "[invalid]"}
+
+
+@dataclass
+class BenchmarkPlan:
+    name: str
+    source: str  # local | hub
+    tasks: list[Any]  # task names (hub) or full config dicts (local)
+    labels: dict[str, str] = field(default_factory=dict)  # lm-eval task name -> benchmark
+    limit: int | None = None
+    num_fewshot: int | None = None
+
+
+# -- local files: validation (before any model work) ---------------------------------------
+
+
+def _read_truthfulqa(path: Path) -> int:
+    if not path.is_file():
+        raise EvalDataError(f"{path}: TruthfulQA file not found (needed by truthfulqa_mc1)")
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            need = {"Question", "Best Answer", "Incorrect Answers"}
+            missing = need - set(reader.fieldnames or [])
+            if missing:
+                raise EvalDataError(f"{path}: missing column(s) {sorted(missing)}")
+            count = 0
+            for row in reader:
+                line = reader.line_num
+                if not (row.get("Question") or "").strip():
+                    raise EvalDataError(f"{path}:{line}: empty Question")
+                if not (row.get("Best Answer") or "").strip():
+                    raise EvalDataError(f"{path}:{line}: empty Best Answer")
+                if not [a for a in (row.get("Incorrect Answers") or "").split(";") if a.strip()]:
+                    raise EvalDataError(f"{path}:{line}: no Incorrect Answers")
+                count += 1
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise EvalDataError(f"{path}: malformed CSV ({error})") from None
+    if not count:
+        raise EvalDataError(f"{path}: no questions")
+    return count
+
+
+def _read_gsm8k(path: Path) -> int:
+    if not path.is_file():
+        raise EvalDataError(f"{path}: GSM8K file not found (needed by gsm8k)")
+    count = 0
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise EvalDataError(f"{path}:{line_no}: malformed JSON ({error.msg})") from None
+            if not isinstance(doc, dict) or not isinstance(doc.get("question"), str):
+                raise EvalDataError(f"{path}:{line_no}: no 'question' string")
+            if not isinstance(doc.get("answer"), str) or "####" not in doc["answer"]:
+                raise EvalDataError(f"{path}:{line_no}: 'answer' lacks the '#### <number>' line")
+            count += 1
+    if not count:
+        raise EvalDataError(f"{path}: no questions")
+    return count
+
+
+def read_bbh(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise EvalDataError(f"{path}: BBH task file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EvalDataError(f"{path}: malformed JSON ({error})") from None
+    examples = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(examples, list) or not examples:
+        raise EvalDataError(f"{path}: expected {{'examples': [{{input, target}}, ...]}}")
+    for i, ex in enumerate(examples):
+        if not (isinstance(ex, dict) and isinstance(ex.get("input"), str)):
+            raise EvalDataError(f"{path}: examples[{i}]: no 'input' string")
+        if not isinstance(ex.get("target"), str):
+            raise EvalDataError(f"{path}: examples[{i}]: no 'target' string")
+    return examples
+
+
+# -- local task configs ---------------------------------------------------------------------
+
+
+def _load_yaml(name: str) -> dict:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    return load_yaml(TASKS_DIR / name, resolve_func=True)
+
+
+def _task_utils():
+    spec = importlib.util.spec_from_file_location(
+        "mlx_instruct_lmeval_task_utils", TASKS_DIR / "utils.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _with_data(cfg: dict, path: Path) -> dict:
+    cfg = dict(cfg)
+    kwargs = dict(cfg.get("dataset_kwargs") or {})
+    kwargs["data_files"] = {"test": str(path)}
+    cfg["dataset_kwargs"] = kwargs
+    return cfg
+
+
+def _lm_eval_bbh_fewshot(task: str) -> dict | None:
+    """lm-eval's own BBH few-shot config for a task (3 answer-only exemplars), if shipped."""
+    import lm_eval.tasks
+
+    path = Path(lm_eval.tasks.__file__).parent / "bbh" / "fewshot" / f"{task}.yaml"
+    if not path.is_file():
+        return None
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    return load_yaml(path, resolve_func=False, recursive=False)
+
+
+def _options_of(text: str) -> list[str]:
+    return [f"({x})" for x in re.findall(r"^\(([A-Z])\)", text, flags=re.MULTILINE)]
+
+
+def bbh_config(task: str, path: Path, num_fewshot: int | None) -> tuple[dict, str]:
+    """The lm-eval config of local BBH task `task`; returns (config, mode mc|generate)."""
+    examples = read_bbh(path)
+    utils = _task_utils()
+    cfg = _with_data(_load_yaml("bbh_local.yaml"), path)
+    cfg["task"] = f"bbh_local_{task}"
+    targets = [ex["target"].strip() for ex in examples]
+    distinct = sorted(set(targets))
+    option_style = all(OPTION_TARGET.fullmatch(t) for t in targets) and all(
+        t in _options_of(ex["input"]) for t, ex in zip(targets, examples, strict=True)
+    )
+    mode = "mc" if option_style or len(distinct) <= MAX_CLOSED_SET else "generate"
+    shots = _lm_eval_bbh_fewshot(task)
+    samples = list((shots or {}).get("fewshot_config", {}).get("samples") or [])
+    if shots and shots.get("description"):
+        cfg["description"] = shots["description"]
+    wanted = len(samples) if num_fewshot is None else min(num_fewshot, len(samples))
+    if mode == "mc":
+        cfg["output_type"] = "multiple_choice"
+        cfg.pop("generation_kwargs", None)
+        cfg["metric_list"] = [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]
+        cfg["doc_to_choice"] = utils.bbh_options
+        cfg["doc_to_target"] = utils.bbh_target_index
+        choices = [] if option_style else distinct
+        cfg["process_docs"] = lambda ds, choices=choices: ds.map(lambda d: {"choices": choices})
+        samples = [dict(s, choices=choices) for s in samples]
+    if wanted and samples:
+        cfg["fewshot_config"] = {"sampler": "first_n", "samples": samples}
+        cfg["num_fewshot"] = wanted
+    else:
+        cfg["num_fewshot"] = 0
+    return cfg, mode
+
+
+def plan_benchmarks(settings: dict, shared_data_dir: Path | None) -> list[BenchmarkPlan]:
+    """Resolve settings into lm-eval runs, validating every local file before any work."""
+    plans = []
+    for name, spec in (settings or {}).items():
+        spec = dict(spec or {})
+        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source"}
+        if unknown:
+            raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
+        local_file = (
+            shared_data_dir / LOCAL_FILES[name] if shared_data_dir and name in LOCAL_FILES else None
+        )
+        source = spec.get("source") or ("local" if local_file and local_file.exists() else "hub")
+        if source not in ("local", "hub"):
+            raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
+        limit, shots = spec.get("n"), spec.get("num_fewshot")
+        plan = BenchmarkPlan(name, source, [], limit=limit, num_fewshot=shots)
+        if source == "local":
+            if name not in LOCAL_FILES:
+                raise EvalDataError(
+                    f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_FILES)}); use source: hub"
+                )
+            if local_file is None:
+                raise EvalDataError(f"benchmarks.{name}: source local but no shared data dir")
+            plan.num_fewshot = None  # set in each local config (lm-eval would override all)
+            if name == "truthfulqa_mc1":
+                _read_truthfulqa(local_file)
+                cfg = _with_data(_load_yaml("truthfulqa_mc1_local.yaml"), local_file)
+                if shots is not None:
+                    cfg["num_fewshot"] = shots
+                plan.tasks.append(cfg)
+                plan.labels[cfg["task"]] = "truthfulqa_mc1"
+            elif name == "gsm8k":
+                _read_gsm8k(local_file)
+                cfg = _with_data(_load_yaml("gsm8k_local.yaml"), local_file)
+                if shots is not None:
+                    cfg["num_fewshot"] = shots
+                plan.tasks.append(cfg)
+                plan.labels[cfg["task"]] = "gsm8k"
+            else:  # bbh
+                for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
+                    cfg, _ = bbh_config(task, local_file / f"{task}.json", shots)
+                    plan.tasks.append(cfg)
+                    plan.labels[cfg["task"]] = f"bbh:{task}"
+        else:
+            if name == "bbh":
+                for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
+                    plan.tasks.append(f"bbh_fewshot_{task}")
+                    plan.labels[f"bbh_fewshot_{task}"] = f"bbh:{task}"
+            else:
+                for task in spec.get("tasks") or [name]:
+                    plan.tasks.append(task)
+                    plan.labels[task] = name if len(spec.get("tasks") or [name]) == 1 else task
+        plans.append(plan)
+    return plans
+
+
+# -- results -> rows --------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, int | float) for v in value):
+        return float(sum(value)) / len(value)
+    return None
+
+
+def samples_to_rows(plan: BenchmarkPlan, samples: dict[str, list[dict]], ctx=None) -> list[dict]:
+    rows = []
+    for task_name, task_samples in samples.items():
+        filters = {s.get("filter") for s in task_samples}
+        keep = "strict-match" if "strict-match" in filters else sorted(f or "" for f in filters)[0]
+        if task_name in plan.labels:
+            benchmark, prefix = plan.labels[task_name], ""
+        else:  # a member of a group (e.g. mmlu_anatomy in mmlu)
+            benchmark, prefix = plan.name, f"{task_name}/"
+        for sample in task_samples:
+            if (sample.get("filter") or "") != keep:
+                continue
+            item_id = f"{prefix}{sample['doc_id']}"
+            for metric in sample.get("metrics", []):
+                value = _number(sample.get(metric))
+                if value is not None:
+                    rows.append(_row(benchmark, item_id, metric, value))
+            args = sample.get("arguments") or []
+            generative = bool(args) and len(args[0]) >= 2 and isinstance(args[0][1], dict)
+            if generative:
+                answer = sample.get("filtered_resps") or [""]
+                answer = answer[0] if isinstance(answer, list) else answer
+                answered = str(answer).strip() not in INVALID
+                rows.append(_row(benchmark, item_id, "answered", float(answered)))
+                if ctx is not None:
+                    raw = (sample.get("resps") or [[""]])[0]
+                    ctx.record_generation(
+                        f"{benchmark}/{item_id}",
+                        args[0][0],
+                        raw[0] if isinstance(raw, list) else str(raw),
+                        benchmark=benchmark,
+                        target=str(sample.get("target")),
+                        parsed=str(answer),
+                    )
+    return rows
+
+
+def _row(benchmark: str, item_id: str, metric: str, value: float) -> dict:
+    return {
+        "suite": "benchmarks",
+        "benchmark": benchmark,
+        "item_id": item_id,
+        "metric": metric,
+        "value": value,
+    }
+
+
+EXTRA_MODULES = {"ifeval": ("langdetect", "immutabledict", "nltk")}  # lm-eval[ifeval]
+
+
+def check_hub_tasks(plans: list[BenchmarkPlan]):
+    """Before any work: every Hub task name is one lm-eval knows and its extra packages are
+    installed. Returns the TaskManager (its index takes a while to build: reuse it)."""
+    hub = [p for p in plans if p.source == "hub"]
+    if not hub:
+        return None
+    from importlib.util import find_spec
+
+    from lm_eval.tasks import TaskManager
+
+    from mlx_instruct.evaluate.lmeval import quiet_lm_eval
+
+    with quiet_lm_eval():
+        manager = TaskManager()
+    known = set(manager.all_tasks)
+    for plan in hub:
+        unknown = [t for t in plan.tasks if t not in known]
+        if unknown:
+            raise EvalDataError(f"benchmarks.{plan.name}: lm-eval has no task(s) {unknown}")
+        for task in plan.tasks:
+            missing = [m for m in EXTRA_MODULES.get(task, ()) if find_spec(m) is None]
+            if missing:
+                raise EvalDataError(
+                    f"benchmarks.{plan.name}: task {task} needs {missing} "
+                    f"(pip install 'lm-eval[{task}]')"
+                )
+    return manager
+
+
+@register_suite("benchmarks")
+def run_benchmarks(ctx, settings: dict) -> list[dict]:
+    from mlx_instruct.evaluate.lmeval import MLXEvalLM, run_tasks
+
+    plans = plan_benchmarks(settings, ctx.shared_data_dir)  # all files checked before work
+    manager = check_hub_tasks(plans)
+    defaults = ctx.generation_defaults
+    lm = MLXEvalLM(
+        ctx.model, ctx.tokenizer, batch_size=defaults.get("batch_size", 16), seed=ctx.seed
+    )
+    rows: list[dict] = []
+    parts = []
+    for plan in plans:
+        # each benchmark's rows are kept until the suite completes: a rerun after an
+        # interruption redoes only the benchmarks that had not finished
+        part = _part_path(ctx, plan, settings)
+        parts.append(part)
+        if part.is_file():
+            saved = json.loads(part.read_text(encoding="utf-8"))
+            rows.extend(saved["rows"])
+            ctx.generations.extend(saved["generations"])
+            continue
+        before = len(ctx.generations)
+        try:
+            samples = run_tasks(
+                lm,
+                copy.copy(plan.tasks),
+                limit=plan.limit,
+                num_fewshot=plan.num_fewshot,
+                include_defaults=plan.source == "hub",
+                seed=ctx.seed,
+                task_manager=manager if plan.source == "hub" else None,
+            )
+        except Exception as error:  # noqa: BLE001  (datasets/hub errors vary by version)
+            if plan.source != "hub" or isinstance(error, EvalDataError):
+                raise
+            raise EvalDataError(
+                f"benchmarks.{plan.name}: loading {plan.tasks} from the Hugging Face Hub "
+                f"failed ({type(error).__name__}: {str(error)[:200]}); use source: local "
+                "where a local copy exists"
+            ) from error
+        new = samples_to_rows(plan, samples, ctx)
+        write_json(part, {"rows": new, "generations": ctx.generations[before:]})
+        rows.extend(new)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return rows
+
+
+def _part_path(ctx, plan: BenchmarkPlan, settings: dict) -> Path:
+    from mlx_instruct.config import fingerprint
+
+    key = fingerprint(
+        [plan.name, settings.get(plan.name), str(ctx.model_dir), str(ctx.adapter_dir), ctx.seed]
+    )
+    return Path(ctx.out_dir) / f".benchmarks.{plan.name}.{key}.part.json"

@@ -1,0 +1,277 @@
+"""`python -m mlx_instruct.train`: train one experiment of a study at one seed.
+
+    python -m mlx_instruct.train --config <study.yaml> --experiment <name> --seed <k> \\
+        --model results/S/models/base --data results/S/data --out results/S/runs/<exp>/s<k> \\
+        [--resume] [--dry-run]
+
+A config or data error prints one line naming the file, key or line and exits 2 (no
+traceback). A run stopped by the NaN/divergence guard writes diagnosis.json and exits 3.
+--dry-run measures one optimizer step on the longest micro-batches (time, peak memory,
+estimated run time), writes dry_run.json in --out and trains nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
+from mlx_instruct.config import ConfigError, experiment_settings, fingerprint, load_config
+from mlx_instruct.io import write_json
+from mlx_instruct.train.batching import (
+    DataError,
+    Example,
+    fingerprint_files,
+    read_rows,
+    to_examples,
+)
+from mlx_instruct.train.methods import MethodError
+
+EXIT_CONFIG = 2
+EXIT_DIVERGED = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlx_instruct.train", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--config", required=True, help="study YAML file")
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--model", required=True, help="prepared base model directory")
+    parser.add_argument(
+        "--data", required=True, help="data directory with train/valid(/retention).jsonl"
+    )
+    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the run's checkpoint if any"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="measure one step's time and memory only"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _load_model(path: Path):
+    try:
+        from mlx_instruct.sources import load_model
+    except ImportError:  # the sources stage is optional here: any mlx_lm model dir loads
+        from mlx_lm import load
+
+        return load(str(path))
+    return load_model(path)
+
+
+def _tokenize(rows, tokenizer, max_seq_len: int, on_too_long: str, source: str) -> list[Example]:
+    """The data stage's tokenization (BOS/EOS exactly once, exact prompt boundary)."""
+    from mlx_instruct.data.common import DataError as StageDataError
+    from mlx_instruct.data.tokenize import tokenize_dataset
+
+    try:
+        examples, _ = tokenize_dataset(tokenizer, rows, max_seq_len, on_too_long)
+    except StageDataError as error:
+        raise DataError(f"{source}: {error}") from None
+    return to_examples(examples)
+
+
+def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything that can fail on config or data, checked before the model loads."""
+    study = load_config(args.config)
+    if args.experiment not in study["experiments"]:
+        raise ConfigError(
+            f"{args.config}: experiments: no experiment {args.experiment!r}; known: {sorted(study['experiments'])}"
+        )
+    settings = experiment_settings(study, args.experiment)
+    if settings["method"] == "none":
+        raise ConfigError(
+            f"{args.config}: experiments.{args.experiment} is the untuned baseline (method: none); nothing to train"
+        )
+    model_dir = Path(args.model)
+    if not (model_dir / "config.json").is_file():
+        raise DataError(
+            f"{model_dir}: not a prepared model directory (no config.json; run the sources stage)"
+        )
+    data = Path(args.data)
+    files = [data / "train.jsonl", data / "valid.jsonl"]
+    train_rows, valid_rows = read_rows(files[0]), read_rows(files[1])
+    retention_rows: list[dict[str, Any]] = []
+    fraction = float(settings.get("retention_fraction") or 0.0)
+    if fraction > 0:
+        files.append(data / "retention.jsonl")
+        retention_rows = read_rows(files[2])
+    return {
+        "study": study,
+        "settings": settings,
+        "model_dir": model_dir,
+        "files": files,
+        "train_rows": train_rows,
+        "valid_rows": valid_rows,
+        "retention_rows": retention_rows,
+        "fraction": fraction,
+    }
+
+
+def _mix(train_rows, retention_rows, fraction, seed):
+    if not fraction:
+        return train_rows
+    try:
+        from mlx_instruct.data.mix import mix_retention
+    except ImportError:
+        from mlx_instruct.train.batching import mix_retention
+    return mix_retention(train_rows, retention_rows, fraction, seed)
+
+
+def _error(error: Exception) -> int:
+    """One line on stderr (multi-line messages joined), exit status 2."""
+    text = "; ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    print(f"error: {text}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    label = f"{args.experiment}/s{args.seed}"
+    started = time.time()
+    try:
+        from mlx_instruct.data.common import DataError as StageDataError
+    except ImportError:  # pragma: no cover
+        StageDataError = DataError  # noqa: N806
+    try:
+        prep = _prepare(args)
+    except (ConfigError, DataError, StageDataError) as error:
+        return _error(error)
+    study, settings, out = prep["study"], prep["settings"], Path(args.out)
+    data_cfg = study["data"]
+    max_seq_len = int(data_cfg.get("max_seq_len", 2048))
+    on_too_long = data_cfg.get("on_too_long", "drop")
+    run_json = out / "run.json"
+    settings_fp = fingerprint({k: v for k, v in settings.items() if k != "seeds"})
+    files_fp = fingerprint_files(prep["files"])
+    run_fp = fingerprint(
+        {
+            "settings": settings_fp,
+            "seed": args.seed,
+            "data": files_fp,
+            "model": str(prep["model_dir"].resolve()),
+        }
+    )
+    if args.resume and not args.dry_run and run_json.is_file():
+        import json
+
+        previous = json.loads(run_json.read_text())
+        if previous.get("fingerprint") == run_fp and previous.get("status") in (
+            "completed",
+            "early_stopped",
+        ):
+            print(f"{label}: already {previous['status']} ({run_json}); nothing to do")
+            return 0
+
+    model, tokenizer = _load_model(prep["model_dir"])
+    try:
+        mixed = _mix(prep["train_rows"], prep["retention_rows"], prep["fraction"], args.seed)
+        train = _tokenize(mixed, tokenizer, max_seq_len, on_too_long, str(prep["files"][0]))
+        valid = _tokenize(
+            prep["valid_rows"], tokenizer, max_seq_len, on_too_long, str(prep["files"][1])
+        )
+        from mlx_instruct.train.trainer import Trainer
+
+        trainer = Trainer(
+            model,
+            tokenizer,
+            settings,
+            train,
+            valid,
+            out,
+            seed=args.seed,
+            max_seq_len=max_seq_len,
+            template=data_cfg.get("template", "chat"),
+            label=label,
+            model_path=prep["model_dir"],
+            fingerprint=run_fp,
+            progress=not args.no_progress,
+        )
+    except (ConfigError, DataError, StageDataError, MethodError) as error:
+        return _error(error)
+    stamp = _stamp(
+        args, prep, settings, run_fp, files_fp, len(mixed), len(train), len(valid), trainer
+    )
+    if args.dry_run:
+        report = {**stamp, "dry_run": trainer.dry_run()}
+        write_json(out / "dry_run.json", report)
+        d = report["dry_run"]
+        print(
+            f"{label}: dry run: peak memory {d['peak_memory_gb']:.2f} GB, step {d['step_s']:.2f} s "
+            f"({d['tokens_per_s']:.0f} tokens/s on the longest batches), estimated training "
+            f"{d['estimated_train_s'] / 60:.1f} min for {settings['steps']} steps"
+        )
+        return 0
+    summary = trainer.run(resume=args.resume)
+    record = {**stamp, **summary, "wall_time_s": time.time() - started}
+    write_json(run_json, record)
+    if summary["status"] == "diverged":
+        print(
+            f"error: {label}: training stopped: {summary['diagnosis']['reason']} (see {out / 'diagnosis.json'})",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
+    print(
+        f"{label}: {summary['status']} after {summary['steps_done']} steps, "
+        f"{summary['tokens_per_s']:.0f} tokens/s, peak {summary['peak_memory_gb']:.2f} GB, "
+        f"best val loss {summary['best_val_loss']}"
+    )
+    return 0
+
+
+def _stamp(
+    args, prep, settings, run_fp, files_fp, n_mixed, n_train, n_valid, trainer
+) -> dict[str, Any]:
+    from mlx_instruct.config import ROOT
+    from mlx_instruct.train.instrument import git_state, hardware, versions
+
+    try:
+        from mlx_instruct.sources import read_source
+
+        source = read_source(prep["model_dir"])
+    except ImportError:
+        source = {}
+    info = trainer.info
+    return {
+        "study": prep["study"]["study"],
+        "experiment": args.experiment,
+        "seed": args.seed,
+        "method": settings["method"],
+        "rank": info.rank,
+        "scale": info.scale,
+        "fingerprint": run_fp,
+        "settings": settings,
+        "data": {
+            "dir": str(Path(args.data)),
+            "files_sha256": files_fp,
+            "template": prep["study"]["data"].get("template", "chat"),
+            "max_seq_len": trainer.max_seq_len,
+            "rows_train": len(prep["train_rows"]),
+            "rows_retention": len(prep["retention_rows"]),
+            "rows_mixed": n_mixed,
+            "examples_train": n_train,
+            "examples_valid": n_valid,
+            "micro_batches_per_epoch": len(trainer.plan.batches),
+            "fingerprint": fingerprint(files_fp),
+        },
+        "model": {
+            "dir": str(prep["model_dir"]),
+            "source": source,
+            "quantization": info.quantization,
+        },
+        "loss": "gathered response positions" if trainer.fns.gathered else "dense masked",
+        "versions": versions(),
+        "git": git_state(ROOT),
+        "hardware": hardware(),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

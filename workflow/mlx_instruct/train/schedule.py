@@ -1,0 +1,87 @@
+"""Learning-rate schedules (seed sections 10 and 17) and the AdamW optimizer.
+
+One formula, two implementations that agree exactly: `lr_at` (plain Python, for logs,
+tests and the dry run) and `make_schedule` (MLX ops, evaluated inside the compiled update
+from the optimizer's own step counter, so a resumed run continues the same curve).
+
+For the optimizer update with 0-based index i of `steps`, warm-up W = round(fraction*steps):
+  i <  W : peak * (i + 1) / W                    (reaches the peak exactly at i = W - 1)
+  i >= W : p = (i - W + 1) / (steps - W) in (0, 1]
+           cosine   min + (peak - min) * (1 + cos(pi p)) / 2
+           linear   min + (peak - min) * (1 - p)
+           constant peak
+so the last update (i = steps - 1) runs at min = peak * min_lr_ratio for cosine and linear.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mlx.core as mx
+import mlx.optimizers as optim
+
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def warmup_steps(settings: dict[str, Any]) -> int:
+    steps = int(settings["steps"])
+    return min(steps, int(round(float(settings.get("warmup_fraction", 0.0)) * steps)))
+
+
+def lr_at(settings: dict[str, Any], index: int) -> float:
+    """The learning rate of the optimizer update with 0-based index `index`."""
+    peak = float(settings["learning_rate"])
+    steps = int(settings["steps"])
+    low = peak * float(settings.get("min_lr_ratio", 0.0))
+    kind = settings.get("schedule", "cosine")
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
+    warm = warmup_steps(settings)
+    if index < warm:
+        return peak * (index + 1) / warm
+    if kind == "constant" or steps == warm:
+        return peak
+    progress = min(1.0, (index - warm + 1) / (steps - warm))
+    if kind == "cosine":
+        return low + (peak - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return low + (peak - low) * (1.0 - progress)
+
+
+def make_schedule(settings: dict[str, Any]):
+    """The same schedule as an MLX function of the optimizer's step counter."""
+    peak = float(settings["learning_rate"])
+    steps = int(settings["steps"])
+    low = peak * float(settings.get("min_lr_ratio", 0.0))
+    kind = settings.get("schedule", "cosine")
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
+    warm = warmup_steps(settings)
+    decay = max(1, steps - warm)
+
+    def schedule(step: mx.array) -> mx.array:
+        i = step.astype(mx.float32)
+        warm_lr = peak * (i + 1.0) / max(warm, 1)
+        if kind == "constant" or steps == warm:
+            after = mx.array(peak, dtype=mx.float32)
+        else:
+            progress = mx.minimum((i - warm + 1.0) / decay, 1.0)
+            if kind == "cosine":
+                after = low + (peak - low) * 0.5 * (1.0 + mx.cos(math.pi * progress))
+            else:
+                after = low + (peak - low) * (1.0 - progress)
+        return mx.where(i < warm, warm_lr, after) if warm > 0 else after
+
+    return schedule
+
+
+def make_optimizer(settings: dict[str, Any]) -> optim.AdamW:
+    """AdamW with the study's betas, eps and (decoupled) weight decay; bias-corrected."""
+    beta1, beta2 = (float(b) for b in settings.get("betas", (0.9, 0.999)))
+    return optim.AdamW(
+        learning_rate=make_schedule(settings),
+        betas=[beta1, beta2],
+        eps=float(settings.get("eps", 1e-8)),
+        weight_decay=float(settings.get("weight_decay", 0.0)),
+        bias_correction=True,
+    )

@@ -1,0 +1,297 @@
+"""The compiled training step: response-only loss, gradient accumulation, clipping, AdamW,
+and every per-step metric computed inside the same compiled graphs.
+
+Three compiled functions:
+- `grad`: loss and gradients of one micro-batch (summed CE over its response tokens),
+  optionally added to the running sum of earlier micro-batches of the same step;
+- `update`: divide by the step's response-token count (a true token-weighted mean over the
+  effective batch), per-parameter squared gradient norms, global norm, clipping, the AdamW
+  update, LoRA delta norms ||scale * B A|| (via r x r Gram matrices, no d x d product) and
+  parameter delta norms ||W - W0||; all metrics come back as one small vector;
+- `eval_loss`: validation loss without gradients.
+
+The loss computes logits only at response positions: the hidden states of those positions
+are gathered before the output projection, so prompt and padding positions cost neither
+the vocabulary projection nor the softmax. The gathered count is padded to the largest count
+among the run's micro-batches of the same padded width, so there is exactly one compiled
+variant per width (as in mlx_lm). Models
+whose head cannot be split off (checked numerically at start) use the dense masked loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx.utils import tree_flatten, tree_map
+
+from mlx_instruct.train.batching import Batch
+
+
+def split_head(model: nn.Module) -> tuple[Callable, Callable] | None:
+    """(body, head) with head(body(x)) == model(x), or None when the model cannot be split."""
+    inner = getattr(model, "model", None)
+    if inner is None or not hasattr(inner, "layers"):
+        return None
+    args = getattr(model, "args", None)
+    if hasattr(model, "lm_head") and not getattr(args, "tie_word_embeddings", False):
+
+        def head(h):
+            return model.lm_head(h)
+
+    elif hasattr(inner, "embed_tokens") and hasattr(inner.embed_tokens, "as_linear"):
+
+        def head(h):
+            return inner.embed_tokens.as_linear(h)
+
+    else:
+        return None
+
+    def body(x):
+        return inner(x)
+
+    probe = mx.array([[1, 2, 3, 4]], dtype=mx.int32)
+    try:
+        same = mx.allclose(head(body(probe)), model(probe), rtol=1e-4, atol=1e-4).item()
+    except Exception:  # noqa: BLE001 - any failure means: use the generic path
+        return None
+    return (body, head) if same else None
+
+
+def round_up(n: int, multiple: int = 8) -> int:
+    return max(multiple, -(-n // multiple) * multiple)
+
+
+def gather_sizes(shapes: list[tuple[int, int]]) -> dict[int, int]:
+    """Per padded width, the largest response-token count among those batches (rounded up).
+
+    One gathered size per width keeps exactly one compiled variant per width, as many as
+    mlx_lm compiles, while the vocabulary projection still skips most prompt positions.
+    """
+    sizes: dict[int, int] = {}
+    for width, count in shapes:
+        sizes[width] = max(sizes.get(width, 0), round_up(count))
+    return sizes
+
+
+def device_arrays(
+    batch: Batch, gathered: bool, size: int | None = None, targets: np.ndarray | None = None
+) -> tuple[mx.array, ...]:
+    """The arrays one micro-batch feeds the loss: gathered (inputs, sel, tsel, w) or dense.
+
+    `targets` overrides the labels (default: each position's next token).
+    """
+    inputs = batch.inputs
+    mask = batch.mask
+    targets = batch.targets if targets is None else targets
+    if not gathered:
+        return mx.array(inputs), mx.array(targets), mx.array(mask.astype(np.float32))
+    flat = np.flatnonzero(mask.reshape(-1)).astype(np.int32)
+    size = max(size or 0, round_up(len(flat)))
+    sel = np.zeros(size, np.int32)
+    sel[: len(flat)] = flat
+    tsel = np.zeros(size, np.int32)
+    tsel[: len(flat)] = targets.reshape(-1)[flat]
+    w = np.zeros(size, np.float32)
+    w[: len(flat)] = 1.0
+    return mx.array(inputs), mx.array(sel), mx.array(tsel), mx.array(w)
+
+
+def cross_entropy(logits: mx.array, targets: mx.array) -> mx.array:
+    """Per-position cross-entropy over the last axis, exp computed once.
+
+    `nn.losses.cross_entropy` uses `logsumexp`, whose gradient recomputes the exponentials;
+    composing exp/sum/log lets autodiff reuse the forward's exp (exp's VJP is its output).
+    On the CPU, where exp costs ~12 ns per element, this makes fwd+bwd ~1.7x faster.
+    """
+    top = mx.stop_gradient(mx.max(logits, axis=-1, keepdims=True))
+    total = mx.sum(mx.exp(logits - top), axis=-1)
+    picked = mx.take_along_axis(logits, mx.expand_dims(targets, -1), axis=-1).squeeze(-1)
+    return mx.log(total) + top.squeeze(-1) - picked
+
+
+def make_loss(model: nn.Module, gather: bool = True) -> tuple[Callable, bool]:
+    """The summed response-token cross-entropy, and whether it is the gathered form."""
+    parts = split_head(model) if gather else None
+    if parts is None:
+
+        def dense_loss(model, inputs, targets, mask):
+            logits = model(inputs).astype(mx.float32)
+            return (cross_entropy(logits, targets) * mask).sum()
+
+        return dense_loss, False
+    body, head = parts
+
+    def gathered_loss(model, inputs, sel, tsel, w):
+        hidden = body(inputs)
+        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
+        logits = head(hidden).astype(mx.float32)
+        return (cross_entropy(logits, tsel) * w).sum()
+
+    return gathered_loss, True
+
+
+def clip_by_global_norm(grads: Any, clip: float | None) -> tuple[Any, mx.array, mx.array]:
+    """(grads scaled so their global L2 norm is at most `clip`, the norm before, and the
+    per-leaf squared norms in tree_flatten order)."""
+    leaves = [g for _, g in tree_flatten(grads)]
+    sq = mx.stack([mx.sum(mx.square(g.astype(mx.float32))) for g in leaves])
+    norm = mx.sqrt(mx.sum(sq))
+    if clip is not None:
+        factor = mx.minimum(1.0, clip / (norm + 1e-6))
+        grads = tree_map(lambda g: g * factor.astype(g.dtype), grads)
+    return grads, norm, sq
+
+
+@dataclass
+class Layout:
+    """Where each metric sits in the update's stats vector (host-side bookkeeping)."""
+
+    leaf_names: list[str]
+    lora_modules: list[str]
+    delta_names: list[str]
+
+    @property
+    def size(self) -> int:
+        return 3 + len(self.leaf_names) + len(self.lora_modules) + len(self.delta_names)
+
+    def split(self, stats: list[float]) -> dict[str, Any]:
+        p, q = len(self.leaf_names), len(self.lora_modules)
+        return {
+            "loss": stats[0],
+            "grad_norm": stats[1],
+            "lr": stats[2],
+            "grad_sq": stats[3 : 3 + p],
+            "lora_delta_sq": stats[3 + p : 3 + p + q],
+            "param_delta_sq": stats[3 + p + q :],
+        }
+
+
+class StepFunctions:
+    """Compiled grad / update / eval functions for one model, optimizer and method."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Any,
+        *,
+        grad_clip: float | None,
+        lora_scale: float | None,
+        base_values: dict[str, mx.array],
+        instrument: bool = True,
+        compile: bool = True,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn, self.gathered = make_loss(model)
+        self.train_sizes: dict[int, int] = {}
+        self.eval_sizes: dict[int, int] = {}
+        value_and_grad = nn.value_and_grad(model, self.loss_fn)
+        self.instrument = instrument
+        trainable = tree_flatten(model.trainable_parameters())
+        lora = [
+            (name, module)
+            for name, module in model.named_modules()
+            if "lora_a" in module and "lora_b" in module and not module.lora_a.ndim > 2
+        ]
+        self.layout = Layout(
+            leaf_names=[name for name, _ in trainable] if instrument else [],
+            lora_modules=[name for name, _ in lora] if instrument else [],
+            delta_names=sorted(base_values) if instrument else [],
+        )
+        self.base_values = {k: base_values[k] for k in self.layout.delta_names}
+        optimizer.init(model.trainable_parameters())  # before tracing: one trace, not two
+        clip = float(grad_clip) if grad_clip else None
+        maybe_compile = mx.compile if compile else (lambda f, **_: f)
+
+        def grad_first(*arrays):
+            loss, grads = value_and_grad(model, *arrays)
+            return loss, grads
+
+        def grad_accumulate(acc, *arrays):
+            loss, grads = value_and_grad(model, *arrays)
+            return loss, tree_map(mx.add, acc, grads)
+
+        def update(grads, loss_sum, n_tokens, base_values):
+            inv = 1.0 / n_tokens
+            grads = tree_map(lambda g: g * inv.astype(g.dtype), grads)
+            grads, norm, sq = clip_by_global_norm(grads, clip)
+            optimizer.update(model, grads)
+            parts = [
+                (loss_sum * inv).reshape(1).astype(mx.float32),
+                norm.reshape(1),
+                optimizer.learning_rate.reshape(1).astype(mx.float32),
+            ]
+            if instrument:
+                parts.append(sq)
+                if lora:
+                    s2 = float(lora_scale or 1.0) ** 2
+                    deltas = []
+                    for _, module in lora:
+                        a = module.lora_a.astype(mx.float32)
+                        b = module.lora_b.astype(mx.float32)
+                        deltas.append(s2 * mx.sum((a.T @ a) * (b @ b.T)))
+                    parts.append(mx.stack(deltas))
+                if base_values:
+                    current = dict(tree_flatten(model.trainable_parameters()))
+                    parts.append(
+                        mx.stack(
+                            [
+                                mx.sum(mx.square((current[k] - w0).astype(mx.float32)))
+                                for k, w0 in base_values.items()
+                            ]
+                        )
+                    )
+            return mx.concatenate(parts)
+
+        def eval_loss(*arrays):
+            return self.loss_fn(model, *arrays)
+
+        # The gradient functions change no state, but MLX 0.32 fails on a second call of a
+        # compiled value_and_grad whose captured inputs are not also outputs.
+        grad_state = [model.state, mx.random.state]
+        state = [model.state, optimizer.state]
+        self._grad_first = maybe_compile(grad_first, inputs=grad_state, outputs=grad_state)
+        self._grad_acc = maybe_compile(grad_accumulate, inputs=grad_state, outputs=grad_state)
+        self._update = maybe_compile(update, inputs=state, outputs=state)
+        self._eval = maybe_compile(eval_loss, inputs=[model.state])
+
+    def register(self, shapes: list[tuple[int, int]], evaluation: bool = False) -> None:
+        """Fix the gathered size per width from all (width, response tokens) to come."""
+        sizes = self.eval_sizes if evaluation else self.train_sizes
+        for width, size in gather_sizes(shapes).items():
+            sizes[width] = max(sizes.get(width, 0), size)
+
+    def arrays(self, batch: Batch, evaluation: bool = False) -> tuple[mx.array, ...]:
+        sizes = self.eval_sizes if evaluation else self.train_sizes
+        width = batch.tokens.shape[1]
+        size = max(sizes.get(width, 0), round_up(batch.n_loss_tokens))
+        sizes[width] = size
+        return device_arrays(batch, self.gathered, size)
+
+    def grad(self, batch: Batch, acc: Any = None) -> tuple[mx.array, Any]:
+        arrays = self.arrays(batch)
+        if acc is None:
+            return self._grad_first(*arrays)
+        return self._grad_acc(acc, *arrays)
+
+    def update(self, grads: Any, loss_sum: mx.array, n_tokens: int) -> mx.array:
+        return self._update(grads, loss_sum, mx.array(float(n_tokens)), self.base_values)
+
+    def train_step(self, batches: list[Batch], seeds: list[int] | None = None) -> mx.array:
+        """One optimizer step over `batches` (the accumulation micro-batches)."""
+        n_tokens = sum(b.n_loss_tokens for b in batches)
+        acc, total = None, None
+        for index, batch in enumerate(batches):
+            if seeds is not None:
+                mx.random.seed(seeds[index])
+            loss, acc = self.grad(batch, acc)
+            total = loss if total is None else total + loss
+        return self.update(acc, total, max(n_tokens, 1))
+
+    def eval_loss(self, batch: Batch) -> mx.array:
+        return self._eval(*self.arrays(batch, evaluation=True))
