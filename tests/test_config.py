@@ -41,7 +41,8 @@ def test_design_card_matrix_in_default(default: dict) -> None:
 
 def test_experiment_overrides_defaults(default: dict) -> None:
     settings = cfg.experiment_settings(default, "full")
-    assert settings["learning_rate"] == 2e-5
+    assert settings["learning_rate"] == default["experiments"]["full"]["learning_rate"]
+    assert settings["learning_rate"] != default["training"]["learning_rate"]
     assert settings["betas"] == default["training"]["betas"]
     assert settings["alpha"] == 16
 

@@ -576,13 +576,17 @@ def test_cli_prepare_and_retention(
 ) -> None:
     from mlx_instruct.data.__main__ import main
 
-    study = (ROOT / "config.yaml").read_text()
-    study = study.replace("n: 1600", "n: 60").replace(
-        "split: {valid: 100, test: 200}", "split: {valid: 5, test: 5}"
+    import yaml
+
+    study = yaml.safe_load((ROOT / "config.yaml").read_text())
+    study["data"].update(
+        sources=[{"uri": "generator://verifiable", "n": 60}],
+        split={"valid": 5, "test": 5},
+        max_seq_len=512,
+        retention={"source": "self-replay", "n": 6, "max_tokens": 6},
     )
-    study = study.replace("n: 200\n    max_tokens: 96", "n: 6\n    max_tokens: 6")
     config = tmp_path / "study.yaml"
-    config.write_text(study)
+    config.write_text(yaml.safe_dump(study))
     out = tmp_path / "data"
     assert (
         main(["prepare", "--config", str(config), "--model", str(mistral_dir), "--out", str(out)])
