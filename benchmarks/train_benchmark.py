@@ -200,7 +200,10 @@ def worker(args: argparse.Namespace) -> dict:
                 trainer.begin()
 
             def between() -> None:
-                for name, trainer in ours.items():
+                order = list(ours.items())
+                if len(logs["ours"][0]) % 2:  # alternate which of ours runs first
+                    order.reverse()
+                for name, trainer in order:
                     before = trainer.state.tokens
                     row = trainer.train_step()
                     logs[name][0].append(row["step_time_s"])

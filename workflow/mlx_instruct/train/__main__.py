@@ -247,6 +247,7 @@ def _stamp(
         "rank": info.rank,
         "scale": info.scale,
         "fingerprint": run_fp,
+        "config": {"file": str(args.config), "study": prep["study"]},
         "settings": settings,
         "data": {
             "dir": str(Path(args.data)),

@@ -94,8 +94,9 @@ def cast_model(model: nn.Module, dtype_name: str) -> None:
 
 def quantize_base(model: nn.Module, bits: int) -> dict[str, Any]:
     """Quantise the frozen base's Linear and Embedding layers (QLoRA-style)."""
-    if getattr(model.layers[0].self_attn.q_proj, "bits", None):
-        return {"bits": model.layers[0].self_attn.q_proj.bits, "preexisting": True}
+    existing = [m for _, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
+    if existing:
+        return {"bits": existing[0].bits, "group_size": existing[0].group_size, "preexisting": True}
     group = (
         64
         if all(
@@ -130,6 +131,10 @@ def apply_method(model: nn.Module, settings: dict[str, Any]) -> MethodInfo:
     chosen = model.layers[-num_layers:] if num_layers > 0 else model.layers
 
     if method == "full":
+        if any(isinstance(m, nn.QuantizedLinear) for _, m in model.named_modules()):
+            raise MethodError(
+                "method: full cannot train a quantized base; use qlora or a float model"
+            )
         for layer in chosen:
             layer.unfreeze()
     else:
