@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+
 from mlx_instruct.data import DataError, normalize_text
 from mlx_instruct.data.common import OUTPUT_KEYS, prompt_text, text_key
 from mlx_instruct.data.readers import (
@@ -574,9 +575,9 @@ def test_cli_errors_are_one_line(
 def test_cli_prepare_and_retention(
     tmp_path: Path, mistral_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from mlx_instruct.data.__main__ import main
-
     import yaml
+
+    from mlx_instruct.data.__main__ import main
 
     study = yaml.safe_load((ROOT / "config.yaml").read_text())
     study["data"].update(

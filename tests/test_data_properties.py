@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from mlx_instruct.data import DataError
 from mlx_instruct.data.common import text_key
 from mlx_instruct.data.dedup import dedup

@@ -201,6 +201,9 @@ def test_shared_prompt_prefix_runs_once_and_changes_nothing(tiny):
     encoded = [gen.encode_prompt(tok, p) for p in prompts]
     clusters = gen._prefix_clusters(encoded, 64)
     assert sorted(len(m) for m, n in clusters if n) == [len(PROMPTS)]
+    [(members, prefix_len)] = [c for c in clusters if c[1]]
+    shortest = min(len(encoded[m]) for m in members)
+    assert prefix_len >= gen.PREFIX_SHARE_FRACTION * shortest  # the shared path is taken
     shared = gen.generate(model, tok, prompts, max_tokens=8, batch_size=4)
     plain = gen.generate(model, tok, prompts, max_tokens=8, batch_size=4, share_prefix=False)
     for a, b in zip(shared, plain, strict=True):

@@ -14,6 +14,7 @@ import mlx.core as mx
 # isort: on
 import numpy as np
 import pytest
+
 from mlx_instruct.sources import ModelURI, load_model, parse_model_uri, prepare_model
 from mlx_instruct.sources.mistral_tokenizer import mistral_v1_model_path
 

@@ -22,6 +22,7 @@ import mlx.nn as nn
 
 # isort: on
 import pytest
+
 from mlx_instruct.sources import load_model, prepare_model
 from mlx_instruct.sources.common import default_cache_dir
 

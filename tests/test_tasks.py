@@ -17,6 +17,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mlx_instruct.data.tasks import (
     CHECKERS,
     DIFFICULTIES,

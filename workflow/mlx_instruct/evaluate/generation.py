@@ -30,6 +30,9 @@ DEFAULT_BATCH_SIZE = 16
 LOGLIK_TOKEN_BUDGET = 4096  # padded tokens per scoring forward pass (bounds the logits' memory)
 LOGLIK_KV_BUDGET = 16384  # rows x (prefix + tail) tokens of KV cache per prefix-sharing pass
 MAX_CONTEXT = 2048  # scoring inputs longer than this keep their last MAX_CONTEXT tokens
+# generation shares a prompt prefix only when it is at least this fraction of every prompt
+# (SmolLM2, CPU: 87% shared -> prefill 4.7x faster; 52% shared -> no gain)
+PREFIX_SHARE_FRACTION = 0.75
 
 
 @dataclass
@@ -135,7 +138,10 @@ def generate(
     if share_prefix and len(encoded) > 1:
         caches = [None] * len(encoded)
         for members, prefix_len in _prefix_clusters(encoded, min_prefix):
-            cache = _prefix_cache(model, encoded[members[0]][:prefix_len]) if prefix_len else None
+            shortest = min(len(encoded[m]) for m in members)
+            if prefix_len < PREFIX_SHARE_FRACTION * shortest:
+                continue  # measured: a shorter shared prefix does not speed prefill up
+            cache = _prefix_cache(model, encoded[members[0]][:prefix_len])
             if cache is None:
                 continue
             for m in members:  # one shared object: merging into the batch only reads it
