@@ -21,18 +21,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-BASE_COLUMNS = [
-    "study",
-    "experiment",
-    "method",
-    "rank",
-    "seed",
-    "suite",
-    "benchmark",
-    "item_id",
-    "metric",
-    "value",
-]
+from mlx_instruct.evaluate.metrics import COLUMNS as TIDY_COLUMNS
+
+# The tidy schema is defined once, by the evaluation stage that writes the rows.
+BASE_COLUMNS = list(TIDY_COLUMNS)
 EVAL_KEYS = ("suite", "benchmark", "item_id", "metric", "value")
 RUN_KEYS = ("study", "experiment", "method", "rank", "seed")
 # Experiment settings that are structure, not a varied dimension.
