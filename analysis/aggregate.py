@@ -9,9 +9,7 @@ delta_hist.parquet.
 from __future__ import annotations
 
 import itertools
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,32 +18,19 @@ import pandas as pd
 
 from analysis import lora_geometry as geo
 from analysis import stats, summary, tidy, timing
+from mlx_instruct.io import atomic_path
 
 LOWRANK = ("lora", "dora", "hybrid", "qlora")
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def rank_sweep(config: dict[str, Any]) -> list[tuple[str, int]]:

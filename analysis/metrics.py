@@ -3,34 +3,25 @@ suites measure retention. The one place that knows the evaluation suites' vocabu
 
 from __future__ import annotations
 
-import re
+from mlx_instruct.evaluate.metrics import (
+    ABS_FLOOR,
+    NEUTRAL,
+    RELATIVE_THRESHOLD,
+    RETENTION_METRICS,
+    RETENTION_SUITES,
+    THRESHOLDS,
+    is_benign,
+)
+from mlx_instruct.evaluate.metrics import direction as _direction
 
-# Suites whose benchmarks are general capabilities the tuning should not erode (the seed's
-# "retention test outcomes"); their primary metrics pool into the derived "retention" score.
-RETENTION_SUITES = ("benchmarks", "humaneval")
+# RETENTION_SUITES: general capabilities the tuning should not erode (the seed's "retention
+# test outcomes"); their primary metrics pool into the derived "retention" score.
+# THRESHOLDS / RELATIVE_THRESHOLD: the "unchanged" band, shared with the evaluation stage so
+# the report and the stage classify alike. NEUTRAL metrics are never improved / regressed.
 # Suites whose items are not paired across models (repeated timings, not test items).
 UNPAIRED_SUITES = ("efficiency",)
 # Suites whose benchmarks must not be pooled into one suite-level number.
 UNPOOLED_SUITES = ("efficiency",)
-# Descriptive metrics with no better direction: never counted improved / regressed.
-NEUTRAL = (
-    "response_tokens",
-    "generated_tokens",
-    "parameters",
-    "adapter_parameters",
-    "length_tokens",
-)
-# "Unchanged" band of continuous metrics, in the metric's own units (the same numbers as
-# mlx_instruct.evaluate.metrics, so the report and the evaluation stage classify alike);
-# binary metrics change when they flip, any other metric beyond 5% of the reference item.
-THRESHOLDS = {
-    "adherence": 10.0,
-    "constraint_score": 0.1,
-    "quality": 5.0,
-    "semsim": 0.05,
-    "reference_nll": 0.1,
-}
-RELATIVE_THRESHOLD = 0.05
 
 PRIMARY = {
     "adherence": ("adherence", "constraint_score", "follows_format"),
@@ -42,11 +33,6 @@ PRIMARY = {
     "seed_prompts": ("adherence", "follows_format", "semsim", "quality"),
     "retention": ("score",),
 }
-RETENTION_METRICS = ("acc", "exact_match", "mc1", "acc_norm", "pass@1")
-
-LOWER_IS_BETTER = re.compile(
-    r"(^|_)(nll|loss|ppl|perplexity|latency|memory|truncated|size)($|_)|_s$|_gb$"
-)
 SUITE_LABELS = {
     "adherence": "Instruction adherence",
     "seed_prompts": "Seed prompts",
@@ -75,23 +61,12 @@ METRIC_LABELS = {
 }
 
 
-def is_benign(benchmark: str) -> bool:
-    """Safety benchmarks of prompts that should be answered (refusing them is over-refusal)."""
-    name = str(benchmark).lower()
-    return "benign" in name or name.endswith("_safe") or name == "safe"
+__all__ = ["NEUTRAL", "RETENTION_METRICS", "RETENTION_SUITES", "THRESHOLDS", "is_benign"]
 
 
 def direction(suite: str, benchmark: str, metric: str) -> int:
     """+1 when a higher value is better, -1 when lower is better, 0 when neither."""
-    if metric in NEUTRAL:
-        return 0
-    if metric == "refused":
-        return -1 if is_benign(benchmark) else 1
-    if metric.endswith("per_s") or metric in ("throughput", "tokens"):
-        return 1
-    if LOWER_IS_BETTER.search(metric):
-        return -1
-    return 1
+    return _direction(benchmark, metric)
 
 
 def primary_metric(suite: str, metrics) -> str | None:
@@ -128,5 +103,5 @@ def tolerance(metric: str, values, reference):
         return 0.0, "flip"
     if metric in THRESHOLDS:
         return THRESHOLDS[metric], f"{THRESHOLDS[metric]:g}"
-    band = np.maximum(RELATIVE_THRESHOLD * np.abs(np.asarray(reference, dtype=float)), 1e-9)
+    band = np.maximum(RELATIVE_THRESHOLD * np.abs(np.asarray(reference, dtype=float)), ABS_FLOOR)
     return band, f"{RELATIVE_THRESHOLD:.0%} of reference"

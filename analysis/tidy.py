@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from mlx_instruct.evaluate.metrics import COLUMNS as TIDY_COLUMNS
+from mlx_instruct.io import iter_jsonl
 
 # The tidy schema is defined once, by the evaluation stage that writes the rows.
 BASE_COLUMNS = list(TIDY_COLUMNS)
@@ -136,20 +137,9 @@ def run_keys(config: dict[str, Any]) -> list[dict[str, Any]]:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """JSON lines; a malformed record names the file and line."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ResultsError(f"{path}:{number}: malformed JSON ({error.msg})") from None
-            if not isinstance(record, dict):
-                raise ResultsError(
-                    f"{path}:{number}: expected a JSON object, got {type(record).__name__}"
-                )
-            record["_line"] = number
-            rows.append(record)
+    for number, record in iter_jsonl(path, error=ResultsError, objects=True):
+        record["_line"] = number
+        rows.append(record)
     return rows
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from conftest import load_results_fixture  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import figures as F  # noqa: E402
@@ -24,21 +23,9 @@ from analysis.report import Study, md_table  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_fixture():
-    name = "mlx_instruct_analysis_fixture"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "tests" / "fixtures" / "analysis" / "make_results.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def study(tmp_path_factory) -> Study:
-    return Study(load_fixture().aggregated(tmp_path_factory.mktemp("analysis")))
+    return Study(load_results_fixture().aggregated(tmp_path_factory.mktemp("analysis")))
 
 
 @pytest.fixture(autouse=True)

@@ -113,10 +113,14 @@ def test_config_overrides_merge_into_default() -> None:
 
 
 def test_fingerprint_changes_only_for_the_edited_experiment(default: dict) -> None:
-    before = {r.name: study_lib.training_params(default, r.experiment, r.seed) for r in cfg.runs(default)}
+    before = {
+        r.name: study_lib.training_params(default, r.experiment, r.seed) for r in cfg.runs(default)
+    }
     edited = copy.deepcopy(default)
     edited["experiments"]["lora-r64"]["alpha"] = 32
-    after = {r.name: study_lib.training_params(edited, r.experiment, r.seed) for r in cfg.runs(edited)}
+    after = {
+        r.name: study_lib.training_params(edited, r.experiment, r.seed) for r in cfg.runs(edited)
+    }
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"lora-r64/s0"}
 

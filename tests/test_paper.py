@@ -7,7 +7,6 @@ study's real results (results/smoke) or on $MLX_INSTRUCT_TEST_RESULTS.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -21,6 +20,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from conftest import load_results_fixture  # noqa: E402
 
 from analysis import artifacts, knit, paper  # noqa: E402
 from analysis.__main__ import main as cli  # noqa: E402
@@ -31,22 +31,10 @@ REF = re.compile(r"@((?:fig|tbl|sec)-[A-Za-z0-9_-]+)")
 CITE = re.compile(r"(?<![\w@])@([A-Za-z][\w:-]*\d{4}[\w-]*)")
 
 
-def load_fixture():
-    name = "mlx_instruct_analysis_fixture"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "tests" / "fixtures" / "analysis" / "make_results.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory) -> Path:
     """The synthetic study, aggregated, with its figures and tables written by the CLIs."""
-    study = load_fixture().aggregated(tmp_path_factory.mktemp("analysis"))
+    study = load_results_fixture().aggregated(tmp_path_factory.mktemp("analysis"))
     assert cli(["figures", "--results", str(study), "--formats", "png"]) == 0
     assert cli(["tables", "--results", str(study)]) == 0
     return study
@@ -74,7 +62,9 @@ def knitted(request, tmp_path_factory) -> tuple[Path, Path]:
     if request.param == "synthetic":
         results = request.getfixturevalue("synthetic")
     elif request.param == "minimal":  # one adapter, two suites, no weights: every placeholder path
-        results = load_fixture().aggregated(tmp_path_factory.mktemp("minimal"), minimal=True)
+        results = load_results_fixture().aggregated(
+            tmp_path_factory.mktemp("minimal"), minimal=True
+        )
     else:
         results = Path(request.param)
     out = tmp_path_factory.mktemp("report")

@@ -17,14 +17,29 @@ def test_readme_shows_the_two_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     assert MAIN_COMMAND in readme
     assert TEST_COMMAND in readme
-    ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
     assert ci_lines == [TEST_COMMAND]
 
 
 def _snakemake(*args: str, results_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "-n", "--quiet", "rules", *args,
-         "--config", f"results_dir={results_dir}"],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "-n",
+            "--quiet",
+            "rules",
+            *args,
+            "--config",
+            f"results_dir={results_dir}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -37,13 +52,25 @@ def test_dry_run_plans_the_whole_study(study: str | None, tmp_path: Path) -> Non
     args = ["--configfile", study] if study else []
     result = _snakemake(*args, results_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    for rule in ("prepare_model", "prepare_data", "train", "evaluate", "aggregate", "figures", "report"):
+    for rule in (
+        "prepare_model",
+        "prepare_data",
+        "train",
+        "evaluate",
+        "aggregate",
+        "figures",
+        "report",
+    ):
         assert rule in result.stdout, f"{rule} missing from the plan of {study or 'config.yaml'}"
 
 
 def test_bad_study_fails_before_any_compute(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    text = (ROOT / "configs/smoke.yaml").read_text().replace("rank: 8\n  alpha", "rank: -8\n  alpha", 1)
+    text = (
+        (ROOT / "configs/smoke.yaml")
+        .read_text()
+        .replace("rank: 8\n  alpha", "rank: -8\n  alpha", 1)
+    )
     bad.write_text(text)
     result = _snakemake("--configfile", str(bad), results_dir=tmp_path / "results")
     assert result.returncode != 0

@@ -22,8 +22,16 @@ pytestmark = pytest.mark.slow
 
 def snakemake(configfile: Path, results_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [
-        sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(configfile),
-        "--config", f"results_dir={results_dir}", *extra,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--configfile",
+        str(configfile),
+        "--config",
+        f"results_dir={results_dir}",
+        *extra,
     ]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
 
@@ -49,7 +57,18 @@ def test_smoke_study_produces_table_summary_figures_and_report(smoke: tuple[Path
     configfile, results = smoke
     study = yaml.safe_load(configfile.read_text())
     table = pd.read_parquet(results / "results.parquet")
-    for column in ("study", "experiment", "method", "rank", "seed", "suite", "benchmark", "item_id", "metric", "value"):
+    for column in (
+        "study",
+        "experiment",
+        "method",
+        "rank",
+        "seed",
+        "suite",
+        "benchmark",
+        "item_id",
+        "metric",
+        "value",
+    ):
         assert column in table.columns
     assert set(table["experiment"]) == set(study["experiments"])
     assert set(table["suite"]) >= {"adherence", "safety", "efficiency"}
@@ -69,7 +88,11 @@ def test_adding_an_experiment_extends_the_paper(smoke: tuple[Path, Path]) -> Non
     configfile.write_text(yaml.safe_dump(study, sort_keys=False))
     plan = snakemake(configfile, results.parent, "-n", "--quiet", "rules")
     assert plan.returncode == 0, plan.stderr[-3000:]
-    jobs = {line.split()[0]: int(line.split()[1]) for line in plan.stdout.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit()}
+    jobs = {
+        line.split()[0]: int(line.split()[1])
+        for line in plan.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
     assert jobs.get("train") == 1, f"only the new experiment trains: {plan.stdout}"
     assert jobs.get("evaluate") == 1, f"only the new run is evaluated: {plan.stdout}"
     assert "prepare_data" not in jobs
@@ -85,6 +108,8 @@ def test_adding_an_experiment_extends_the_paper(smoke: tuple[Path, Path]) -> Non
     from analysis.report import Study
 
     sweep = next(a for a in artifacts.FIGURES if a.name == "rank_sweep")
-    figure = sweep.draw(Study(results, yaml.safe_load((results / "config.resolved.yaml").read_text())))
+    figure = sweep.draw(
+        Study(results, yaml.safe_load((results / "config.resolved.yaml").read_text()))
+    )
     ticks = {label.get_text() for axis in figure.axes for label in axis.get_xticklabels()}
     assert "2" in ticks, ticks

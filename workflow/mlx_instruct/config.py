@@ -43,7 +43,11 @@ class Run:
 
     @property
     def rank(self) -> int | None:
-        return self.settings.get("rank") if self.method in ("lora", "dora", "hybrid", "qlora") else None
+        return (
+            self.settings.get("rank")
+            if self.method in ("lora", "dora", "hybrid", "qlora")
+            else None
+        )
 
 
 def load_schema() -> dict[str, Any]:
@@ -58,14 +62,18 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 def validate(config: dict[str, Any], source: str = "<config>") -> dict[str, Any]:
     """Validate against the schema and cross-references; return the config unchanged."""
     if not isinstance(config, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(config).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(config).__name__}"
+        )
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key_path(e)}: {e.message}" for e in errors[:10]]
         raise ConfigError(f"{source}: invalid study config\n" + "\n".join(lines))
     experiments = config["experiments"]
-    baselines = [name for name, exp in experiments.items() if resolve_method(config, name) == "none"]
+    baselines = [
+        name for name, exp in experiments.items() if resolve_method(config, name) == "none"
+    ]
     if len(baselines) != 1:
         raise ConfigError(
             f"{source}: experiments: expected exactly one untuned baseline (method: none), "

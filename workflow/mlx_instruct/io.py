@@ -16,7 +16,9 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     """Yield a temporary path beside `target`; rename it onto `target` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -80,15 +82,45 @@ def write_jsonl(target: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) 
     return count
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read JSON lines, naming the file and line of any malformed record."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
+def iter_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    error: type[Exception] = ValueError,
+    objects: bool = False,
+    skip_malformed: bool = False,
+) -> Iterator[tuple[int, Any]]:
+    """(line number, record) for each non-blank line of a JSON-lines file (.gz read too).
+
+    Every reader of the project's JSON lines goes through here so a bad line is always
+    reported the same way, as `error("<file>:<line>: ...")`; `objects` also rejects records
+    that are not JSON objects; `skip_malformed` warns on stderr and goes on instead.
+    """
+    import gzip
+    import sys
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: malformed JSON ({error.msg})") from None
-    return rows
+                record = json.loads(line)
+                if objects and not isinstance(record, dict):
+                    raise TypeError(f"expected a JSON object, got {type(record).__name__}")
+            except (json.JSONDecodeError, TypeError) as problem:
+                what = problem.msg if isinstance(problem, json.JSONDecodeError) else problem
+                message = f"{path}:{number}: " + (
+                    f"malformed JSON ({what})"
+                    if isinstance(problem, json.JSONDecodeError)
+                    else str(what)
+                )
+                if skip_malformed:
+                    print(f"warning: {message}; line skipped", file=sys.stderr)
+                    continue
+                raise error(message) from None
+            yield number, record
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read JSON lines, naming the file and line of any malformed record."""
+    return [record for _, record in iter_jsonl(path)]

@@ -56,7 +56,9 @@ def suites(study: dict[str, Any]) -> list[str]:
 
 
 def needs_retention(study: dict[str, Any]) -> bool:
-    return any(run.settings.get("retention_fraction") for run in cfg.runs(study, include_baseline=False))
+    return any(
+        run.settings.get("retention_fraction") for run in cfg.runs(study, include_baseline=False)
+    )
 
 
 def run_dirs(study: dict[str, Any]) -> list[str]:
@@ -79,17 +81,23 @@ def training_params(study: dict[str, Any], experiment: str, seed: int) -> str:
     """Everything that changes a training result, as one fingerprint (a rule param)."""
     settings = cfg.experiment_settings(study, experiment)
     settings.pop("seeds", None)
-    return cfg.fingerprint({"settings": settings, "seed": int(seed), "study_seed": study.get("seed", 0)})
+    return cfg.fingerprint(
+        {"settings": settings, "seed": int(seed), "study_seed": study.get("seed", 0)}
+    )
 
 
 def data_params(study: dict[str, Any]) -> str:
     data = copy.deepcopy(study["data"])
     data.pop("retention", None)
-    return cfg.fingerprint({"data": data, "seed": study.get("seed", 0), "eval": study["evaluation"].get("suites", {})})
+    return cfg.fingerprint(
+        {"data": data, "seed": study.get("seed", 0), "eval": study["evaluation"].get("suites", {})}
+    )
 
 
 def retention_params(study: dict[str, Any]) -> str:
-    return cfg.fingerprint({"retention": study["data"].get("retention"), "seed": study.get("seed", 0)})
+    return cfg.fingerprint(
+        {"retention": study["data"].get("retention"), "seed": study.get("seed", 0)}
+    )
 
 
 def eval_params(study: dict[str, Any]) -> str:
@@ -104,4 +112,6 @@ def eval_params(study: dict[str, Any]) -> str:
 
 
 def report_params(study: dict[str, Any]) -> str:
-    return cfg.fingerprint({"bootstrap": study["evaluation"].get("bootstrap"), "report": study.get("report")})
+    return cfg.fingerprint(
+        {"bootstrap": study["evaluation"].get("bootstrap"), "report": study.get("report")}
+    )

@@ -11,6 +11,7 @@ from config["evaluation"]["generation"]. Config and data errors: one line on std
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shared-data", default=None, help="local benchmark copies dir")
     parser.add_argument("--suite", action="append", required=True, help="suite name (repeat)")
     parser.add_argument("--force", action="store_true", help="rerun suites already complete")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes for the suites (default: evaluation.workers of the config, else 1)",
+    )
     return parser
 
 
@@ -40,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from mlx_instruct.config import ConfigError, load_config
     from mlx_instruct.evaluate.context import EvalDataError, load_context
+    from mlx_instruct.evaluate.parallel import run_pool, split
     from mlx_instruct.evaluate.runner import SuiteError, get_suite, is_complete, run_suite
 
     try:
@@ -60,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         if not todo:
             print(f"evaluate: all suites already complete in {args.out}", file=sys.stderr)
             return 0
-        ctx = load_context(
+        load = functools.partial(
+            load_context,
             config,
             args.experiment,
             args.seed,
@@ -70,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
             args.out,
             shared_data_dir=args.shared_data,
         )
+        workers = args.workers or int(config["evaluation"].get("workers", 1))
+        if workers < 1:
+            raise ConfigError(f"--workers: expected a positive integer, got {workers}")
+        pooled, todo = split(todo, workers)
+        if pooled:
+            errors = run_pool(load, pooled, workers, args.force)
+            if errors:
+                raise SuiteError("; ".join(errors))
+        if not todo:
+            return 0
+        ctx = load()
         for suite in todo:
             start = time.perf_counter()
             path = run_suite(ctx, suite, force=args.force)

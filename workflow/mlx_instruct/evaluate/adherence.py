@@ -39,6 +39,7 @@ from typing import Any
 
 from mlx_instruct.evaluate.generation import Generation
 from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.io import iter_jsonl
 
 SUITE = "adherence"
 
@@ -64,19 +65,7 @@ def read_records(path: Path) -> list[dict]:
     """data/*.jsonl records; malformed lines are skipped with a note on stderr."""
     if not path.is_file():
         return []
-    out = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                print(f"warning: {path}:{number}: malformed JSON line skipped", file=sys.stderr)
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-    return out
+    return [record for _, record in iter_jsonl(path, objects=True, skip_malformed=True)]
 
 
 def balanced(items: list[dict], n: int | None, key: Callable[[dict], str]) -> list[dict]:

@@ -31,7 +31,7 @@ from typing import Any
 
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
-from mlx_instruct.io import write_json
+from mlx_instruct.io import iter_jsonl, write_json
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 DEFAULT_BBH_TASKS = [
@@ -91,19 +91,12 @@ def _read_gsm8k(path: Path) -> int:
     if not path.is_file():
         raise EvalDataError(f"{path}: GSM8K file not found (needed by gsm8k)")
     count = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise EvalDataError(f"{path}:{line_no}: malformed JSON ({error.msg})") from None
-            if not isinstance(doc, dict) or not isinstance(doc.get("question"), str):
-                raise EvalDataError(f"{path}:{line_no}: no 'question' string")
-            if not isinstance(doc.get("answer"), str) or "####" not in doc["answer"]:
-                raise EvalDataError(f"{path}:{line_no}: 'answer' lacks the '#### <number>' line")
-            count += 1
+    for line_no, doc in iter_jsonl(path, error=EvalDataError, objects=True):
+        if not isinstance(doc.get("question"), str):
+            raise EvalDataError(f"{path}:{line_no}: no 'question' string")
+        if not isinstance(doc.get("answer"), str) or "####" not in doc["answer"]:
+            raise EvalDataError(f"{path}:{line_no}: 'answer' lacks the '#### <number>' line")
+        count += 1
     if not count:
         raise EvalDataError(f"{path}: no questions")
     return count

@@ -15,8 +15,6 @@ code that crashes, hangs or fails its tests counts as a failed sample.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.evaluate.sandbox import DEFAULT_TIMEOUT_S, run_program
+from mlx_instruct.io import iter_jsonl
 
 STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\nassert ", "\n```", "\n#"]
 MAX_TOKENS = 384
@@ -42,21 +41,13 @@ def read_problems(path: str | Path | None = None) -> list[dict]:
     path = Path(path) if path is not None else default_problems_path()
     if not path.is_file():
         raise EvalDataError(f"{path}: HumanEval problems file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
     problems = []
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise EvalDataError(f"{path}:{line_no}: malformed JSON ({error.msg})") from None
-                missing = [f for f in FIELDS if not isinstance(doc.get(f), str)]
-                if missing:
-                    raise EvalDataError(f"{path}:{line_no}: missing field(s) {missing}")
-                problems.append(doc)
+        for line_no, doc in iter_jsonl(path, error=EvalDataError, objects=True):
+            missing = [f for f in FIELDS if not isinstance(doc.get(f), str)]
+            if missing:
+                raise EvalDataError(f"{path}:{line_no}: missing field(s) {missing}")
+            problems.append(doc)
     except (OSError, EOFError, UnicodeDecodeError) as error:
         if isinstance(error, EvalDataError):
             raise

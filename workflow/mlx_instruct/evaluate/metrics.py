@@ -58,7 +58,13 @@ THRESHOLDS = {
 RELATIVE_THRESHOLD = 0.05
 ABS_FLOOR = 1e-9
 # Metrics with no better direction (descriptive): never classified improved/regressed.
-NEUTRAL = ("response_tokens", "generated_tokens", "parameters", "adapter_parameters")
+NEUTRAL = (
+    "response_tokens",
+    "generated_tokens",
+    "parameters",
+    "adapter_parameters",
+    "length_tokens",
+)
 _LOWER = re.compile(r"(^|_)(nll|loss|ppl|perplexity|latency|memory|truncated|size)($|_)|_s$|_gb$")
 
 
@@ -68,12 +74,19 @@ def is_benign(benchmark: str) -> bool:
     return "benign" in name or name.endswith("_safe") or name == "safe"
 
 
-def higher_is_better(benchmark: str, metric: str) -> bool:
+def direction(benchmark: str, metric: str) -> int:
+    """+1 when a higher value is better, -1 when lower is better, 0 when neither (NEUTRAL)."""
+    if metric in NEUTRAL:
+        return 0
     if metric == "refused":
-        return not is_benign(benchmark)
+        return -1 if is_benign(benchmark) else 1
     if metric.endswith("per_s"):
-        return True
-    return not _LOWER.search(metric)
+        return 1
+    return -1 if _LOWER.search(metric) else 1
+
+
+def higher_is_better(benchmark: str, metric: str) -> bool:
+    return direction(benchmark, metric) > 0
 
 
 def _check(df: pd.DataFrame, needed: Sequence[str]) -> None:

@@ -46,36 +46,22 @@ def layer_rows(step: int, layout: Layout, split: dict[str, Any]) -> list[dict[st
     for name, value in zip(layout.leaf_names, split["grad_sq"], strict=True):
         key = unit_of(name)
         grad_sq[key] = grad_sq.get(key, 0.0) + value
-    rows = [
-        {"step": step, "layer": layer, "module": module, "kind": "grad_norm", "value": _sqrt(v)}
-        for (layer, module), v in grad_sq.items()
-    ]
-    for name, value in zip(layout.lora_modules, split["lora_delta_sq"], strict=True):
-        layer, module = unit_of(name)
-        rows.append(
-            {
-                "step": step,
-                "layer": layer,
-                "module": module,
-                "kind": "delta_norm",
-                "value": _sqrt(value),
-            }
-        )
+    delta_sq = {
+        unit_of(n): v for n, v in zip(layout.lora_modules, split["lora_delta_sq"], strict=True)
+    }
     param_sq: dict[tuple[int, str], float] = {}
     for name, value in zip(layout.delta_names, split["param_delta_sq"], strict=True):
         key = unit_of(name)
         param_sq[key] = param_sq.get(key, 0.0) + value
-    for (layer, module), value in param_sq.items():
-        rows.append(
-            {
-                "step": step,
-                "layer": layer,
-                "module": module,
-                "kind": "delta_norm",
-                "value": _sqrt(value),
-            }
+    return [
+        {"step": step, "layer": layer, "module": module, "kind": kind, "value": _sqrt(v)}
+        for kind, squares in (
+            ("grad_norm", grad_sq),
+            ("delta_norm", delta_sq),
+            ("delta_norm", param_sq),
         )
-    return rows
+        for (layer, module), v in squares.items()
+    ]
 
 
 def _sqrt(value: float) -> float:

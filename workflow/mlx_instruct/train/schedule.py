@@ -29,15 +29,19 @@ def warmup_steps(settings: dict[str, Any]) -> int:
     return min(steps, int(round(float(settings.get("warmup_fraction", 0.0)) * steps)))
 
 
-def lr_at(settings: dict[str, Any], index: int) -> float:
-    """The learning rate of the optimizer update with 0-based index `index`."""
+def _shape(settings: dict[str, Any]) -> tuple[float, int, float, str, int]:
+    """(peak, steps, floor, kind, warm-up steps): one reading for both implementations."""
     peak = float(settings["learning_rate"])
-    steps = int(settings["steps"])
-    low = peak * float(settings.get("min_lr_ratio", 0.0))
     kind = settings.get("schedule", "cosine")
     if kind not in SCHEDULES:
         raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
-    warm = warmup_steps(settings)
+    low = peak * float(settings.get("min_lr_ratio", 0.0))
+    return peak, int(settings["steps"]), low, kind, warmup_steps(settings)
+
+
+def lr_at(settings: dict[str, Any], index: int) -> float:
+    """The learning rate of the optimizer update with 0-based index `index`."""
+    peak, steps, low, kind, warm = _shape(settings)
     if index < warm:
         return peak * (index + 1) / warm
     if kind == "constant" or steps == warm:
@@ -50,13 +54,7 @@ def lr_at(settings: dict[str, Any], index: int) -> float:
 
 def make_schedule(settings: dict[str, Any]):
     """The same schedule as an MLX function of the optimizer's step counter."""
-    peak = float(settings["learning_rate"])
-    steps = int(settings["steps"])
-    low = peak * float(settings.get("min_lr_ratio", 0.0))
-    kind = settings.get("schedule", "cosine")
-    if kind not in SCHEDULES:
-        raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
-    warm = warmup_steps(settings)
+    peak, steps, low, kind, warm = _shape(settings)
     decay = max(1, steps - warm)
 
     def schedule(step: mx.array) -> mx.array:
