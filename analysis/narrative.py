@@ -46,6 +46,29 @@ def retention_names(study: Study) -> list[str]:
     ]
 
 
+# benchmark group -> (display name, citation key) for the retention section's prose
+BENCHMARK_SOURCES = {
+    "truthfulqa_mc1": ("TruthfulQA", "lin2022truthfulqa"),
+    "truthfulqa": ("TruthfulQA", "lin2022truthfulqa"),
+    "bbh": ("BIG-Bench Hard", "suzgun2023bbh"),
+    "gsm8k": ("GSM8K", "cobbe2021gsm8k"),
+    "humaneval": ("HumanEval", "chen2021codex"),
+    "mmlu": ("MMLU", "hendrycks2021mmlu"),
+    "hellaswag": ("HellaSwag", "zellers2019hellaswag"),
+}
+
+
+def retention_sources(study: Study) -> str:
+    """The retention benchmarks this study ran, cited (`TruthfulQA [@lin2022truthfulqa], ...`)."""
+    results = study.results
+    ran = results.loc[results["suite"].isin(metrics.RETENTION_SUITES), "benchmark"]
+    names = []
+    for group in dict.fromkeys(metrics.benchmark_group(b) for b in ran.unique()):
+        label, key = BENCHMARK_SOURCES.get(group, (group, None))
+        names.append(f"{label} [@{key}]" if key else label)
+    return listing(list(dict.fromkeys(names))) if names else "no benchmarks"
+
+
 def findings(study: Study) -> str:
     """The key results as a bullet list."""
     bullets = []
@@ -162,7 +185,48 @@ def sweep_sentence(study: Study) -> str:
             )
             + "."
         )
-    return text
+    return text + agreement_sentence(study)
+
+
+def response_agreement(study: Study, suite: str = "adherence") -> list[tuple[str, str, int, int]]:
+    """(run A, run B, identical responses, items) for the rank sweep's runs at the first seed
+    and for one rank at two seeds: how much of what a run learned is set by the rank and how
+    much by the training seed (data order, initialisation)."""
+    gens = study.table("generations")
+    if gens.empty or "response" not in gens:
+        return []
+    gens = gens[gens["suite"] == suite]
+    by_run = {
+        (e, int(s)): dict(zip(g["item_id"], g["response"], strict=True))
+        for (e, s), g in gens.groupby(["experiment", "seed"])
+    }
+    names = [name for name, _ in rank_sweep(study.config)]
+    seed0 = [
+        (n, min(s for e, s in by_run if e == n)) for n in names if any(e == n for e, _ in by_run)
+    ]
+    pairs = list(zip(seed0, seed0[1:], strict=False))
+    for name in names:
+        seeds = sorted(s for e, s in by_run if e == name)
+        if len(seeds) > 1:
+            pairs.append(((name, seeds[0]), (name, seeds[1])))
+            break
+    out = []
+    for a, b in pairs:
+        shared = sorted(set(by_run[a]) & set(by_run[b]))
+        same = sum(by_run[a][i] == by_run[b][i] for i in shared)
+        out.append((f"{a[0]}/s{a[1]}", f"{b[0]}/s{b[1]}", same, len(shared)))
+    return out
+
+
+def agreement_sentence(study: Study) -> str:
+    rows = [r for r in response_agreement(study) if r[3]]
+    if not rows:
+        return ""
+    return (
+        " Identical adherence responses (greedy decoding): "
+        + "; ".join(f"{a} vs {b}: {same} of {n}" for a, b, same, n in rows)
+        + "."
+    )
 
 
 def sweep_trend(study: Study) -> str | None:
@@ -264,6 +328,14 @@ def _seed_dominated(study: Study) -> list[str]:
 def hypotheses(study: Study) -> str:
     """Next experiments suggested by the numbers."""
     items = []
+    agreement = response_agreement(study)
+    ranks = [r for r in agreement if r[0].split("/")[0] != r[1].split("/")[0] and r[3]]
+    seeds = [r for r in agreement if r[0].split("/")[0] == r[1].split("/")[0] and r[3]]
+    if ranks and seeds and seeds[0][2] / seeds[0][3] < min(r[2] / r[3] for r in ranks):
+        a, b, same, n = seeds[0]
+        items.append(
+            f"The training seed changes more responses than the rank does ({a} vs {b}: {same} of {n} identical; neighbouring ranks at one seed: at least {min(r[2] for r in ranks)} of {n}): fed the same batches in the same order, this budget learns nearly the same function at every rank. Compare ranks over several seeds, or train longer, before reading a rank effect."
+        )
     steps = sweep_steps(study)
     trend = sweep_trend(study)
     if trend == "saturated":

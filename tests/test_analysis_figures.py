@@ -143,3 +143,24 @@ def test_tables_format_intervals_and_the_seed_section_18_table(study: Study) -> 
     assert "\\|" in md_table(grid)  # a pipe inside a response does not break the table
     seeds = T.seed_variance_table(study.summary)
     assert set(seeds["experiment"]) == {"lora-r8"}
+
+
+def test_response_agreement_counts_identical_responses(study):
+    from analysis import narrative as N
+
+    rows = N.response_agreement(study)
+    assert rows, "the synthetic study has a rank sweep with generations"
+    gens = study.table("generations")
+    gens = gens[gens["suite"] == "adherence"]
+    for a, b, same, n in rows:
+        left = gens[
+            (gens["experiment"] == a.split("/s")[0]) & (gens["seed"] == int(a.split("/s")[1]))
+        ]
+        right = gens[
+            (gens["experiment"] == b.split("/s")[0]) & (gens["seed"] == int(b.split("/s")[1]))
+        ]
+        merged = left.merge(right, on="item_id")
+        assert n == len(merged) > 0
+        assert same == int((merged["response_x"] == merged["response_y"]).sum())
+    sentence = N.agreement_sentence(study)
+    assert sentence.startswith(" Identical adherence responses") and f"{rows[0][2]} of" in sentence
