@@ -155,8 +155,17 @@ def learning_vs_forgetting(
     order = [e for e in (order or joined.index) if e in joined.index]
     colors = palette(order, baseline)
     fig, ax = plt.subplots(figsize=(6.4, 4.6), constrained_layout=True)
+    span_x = np.ptp(joined[["diff_low_x", "diff_high_x"]].to_numpy(dtype=float)) or 1.0
+    span_y = np.ptp(joined[["diff_low_y", "diff_high_y"]].to_numpy(dtype=float)) or 1.0
+    labelled: list[tuple[float, float]] = []
     for experiment in order:
         row = joined.loc[experiment]
+        # points that (nearly) coincide get their labels stacked, not printed over each other
+        near = sum(
+            abs(row["diff_x"] - x) < 0.04 * span_x and abs(row["diff_y"] - y) < 0.04 * span_y
+            for x, y in labelled
+        )
+        labelled.append((row["diff_x"], row["diff_y"]))
         xerr = [[row["diff_x"] - row["diff_low_x"]], [row["diff_high_x"] - row["diff_x"]]]
         yerr = [[row["diff_y"] - row["diff_low_y"]], [row["diff_high_y"] - row["diff_y"]]]
         xerr = np.nan_to_num(np.clip(xerr, 0, None))
@@ -176,7 +185,7 @@ def learning_vs_forgetting(
             experiment,
             (row["diff_x"], row["diff_y"]),
             textcoords="offset points",
-            xytext=(6, 6),
+            xytext=(6, 6 + 11 * near),
             fontsize=9,
         )
     ax.axhline(0, color=BASE_COLOR, lw=0.8)
