@@ -69,3 +69,28 @@ def load_optimised_blas() -> str | None:
     ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
     loaded_blas = path
     return path
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(count: int) -> bool:
+    """Set OpenBLAS's thread count now (True when the loaded BLAS has the call).
+
+    Why: Snakemake exports OPENBLAS_NUM_THREADS=<rule threads> (1 under `--cores 1`) to
+    every job, which OpenBLAS reads once at load; a step that must use the whole machine
+    (the efficiency suite, measured alone) resets it at run time.
+    """
+    if not loaded_blas:
+        return False
+    try:
+        function = ctypes.CDLL(loaded_blas).openblas_set_num_threads
+    except (OSError, AttributeError):
+        return False
+    function.argtypes = [ctypes.c_int]
+    function(max(1, int(count)))
+    return True

@@ -13,6 +13,7 @@ estimated run time), writes dry_run.json in --out and trains nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.config import ConfigError, experiment_settings, fingerprint, load_config
 from mlx_instruct.io import write_json
+from mlx_instruct.train import distributed
 from mlx_instruct.train.batching import (
     DataError,
     Example,
@@ -145,6 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, StageDataError) as error:
         return _error(error)
     study, settings, out = prep["study"], prep["settings"], Path(args.out)
+    processes = int(settings.get("processes", 1))
+    if processes > 1 and not args.dry_run and os.environ.get(distributed.WORKER_ENV) is None:
+        if int(settings["micro_batch_size"]) < processes:
+            return _error(
+                ConfigError(
+                    f"{args.config}: training.processes ({processes}) must not exceed "
+                    f"micro_batch_size ({settings['micro_batch_size']}): each process takes "
+                    "a share of every micro-batch's rows"
+                )
+            )
+        command = [sys.executable, "-m", "mlx_instruct.train", *(argv or sys.argv[1:])]
+        return distributed.launch(command, processes)
     data_cfg = study["data"]
     max_seq_len = int(data_cfg.get("max_seq_len", 2048))
     on_too_long = data_cfg.get("on_too_long", "drop")
@@ -210,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     summary = trainer.run(resume=args.resume)
+    if trainer.rank != 0:  # rank 0 writes run.json and reports
+        return 0 if summary["status"] != "diverged" else EXIT_DIVERGED
     record = {**stamp, **summary, "wall_time_s": time.time() - started}
     write_json(run_json, record)
     if summary["status"] == "diverged":

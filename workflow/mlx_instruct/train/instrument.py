@@ -117,6 +117,22 @@ class RunLogs:
         self._handles.clear()
 
 
+class NullLogs(RunLogs):
+    """The logs of a data-parallel rank other than 0: rank 0 writes the run's logs."""
+
+    def __init__(self) -> None:
+        super().__init__(Path("."))
+
+    def reset(self) -> None:
+        pass
+
+    def truncate(self, step: int) -> None:
+        pass
+
+    def write(self, name: str, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
+        pass
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)

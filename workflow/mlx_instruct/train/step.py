@@ -30,6 +30,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_map
 
 from mlx_instruct.train.batching import Batch
+from mlx_instruct.train.distributed import all_sum
 
 
 def split_head(model: nn.Module) -> tuple[Callable, Callable] | None:
@@ -282,15 +283,29 @@ class StepFunctions:
     def update(self, grads: Any, loss_sum: mx.array, n_tokens: int) -> mx.array:
         return self._update(grads, loss_sum, mx.array(float(n_tokens)), self.base_values)
 
-    def train_step(self, batches: list[Batch], seeds: list[int] | None = None) -> mx.array:
-        """One optimizer step over `batches` (the accumulation micro-batches)."""
-        n_tokens = sum(b.n_loss_tokens for b in batches)
+    def train_step(
+        self,
+        batches: list[Batch],
+        seeds: list[int] | None = None,
+        *,
+        group: Any = None,
+        n_loss_tokens: int | None = None,
+    ) -> mx.array:
+        """One optimizer step over `batches` (the accumulation micro-batches).
+
+        Data-parallel (`group`, see train.distributed): `batches` are this rank's rows; the
+        gradient and loss sums are all-summed before the update, which divides by
+        `n_loss_tokens`, the whole batch's count.
+        """
+        n_tokens = sum(b.n_loss_tokens for b in batches) if n_loss_tokens is None else n_loss_tokens
         acc, total = None, None
         for index, batch in enumerate(batches):
             if seeds is not None:
                 mx.random.seed(seeds[index])
             loss, acc = self.grad(batch, acc)
             total = loss if total is None else total + loss
+        if group is not None:
+            acc, total = all_sum((acc, total), group)
         return self.update(acc, total, max(n_tokens, 1))
 
     def eval_loss(self, batch: Batch) -> mx.array:

@@ -22,9 +22,15 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlx_instruct.io import write_json
-from mlx_instruct.train import checkpoint, outputs
+from mlx_instruct.train import checkpoint, distributed, outputs
 from mlx_instruct.train.batching import BatchPlan, Example, eval_batches
-from mlx_instruct.train.instrument import Progress, RunLogs, layer_rows, peak_memory_gb
+from mlx_instruct.train.instrument import (
+    NullLogs,
+    Progress,
+    RunLogs,
+    layer_rows,
+    peak_memory_gb,
+)
 from mlx_instruct.train.methods import MethodInfo, apply_method, grad_checkpointing
 from mlx_instruct.train.samples import Sampler
 from mlx_instruct.train.schedule import make_optimizer
@@ -95,7 +101,9 @@ class Trainer:
         self.model_path = Path(model_path) if model_path else None
         self.fingerprint = fingerprint
         self.hooks = list(hooks or [])
-        self.show_progress = progress
+        self.group = distributed.current_group()  # data-parallel ranks, None when alone
+        self.rank = distributed.rank_of(self.group)
+        self.show_progress = progress and self.rank == 0
         self.accum = int(settings["batch_size"]) // int(settings["micro_batch_size"])
         self.max_seq_len = max_seq_len
         self.info: MethodInfo = apply_method(model, self.settings)
@@ -129,7 +137,7 @@ class Trainer:
             if samples and tokenizer is not None
             else None
         )
-        self.logs = RunLogs(self.out)
+        self.logs = RunLogs(self.out) if self.rank == 0 else NullLogs()
         self.state = LoopState()
         self.status = "running"
         self.diagnosis: dict[str, Any] | None = None
@@ -138,7 +146,8 @@ class Trainer:
     def micro_seeds(self, step: int) -> list[int] | None:
         if not self.settings.get("dropout"):
             return None
-        return [zlib.crc32(f"{self.seed}:{step}:{i}".encode()) for i in range(self.accum)]
+        salt = f":{self.rank}" if self.rank else ""  # each rank's rows get their own dropout
+        return [zlib.crc32(f"{self.seed}:{step}:{i}{salt}".encode()) for i in range(self.accum)]
 
     def validate(self) -> float | None:
         if not self.val_batches:
@@ -146,7 +155,10 @@ class Trainer:
         self.model.eval()
         total = mx.array(0.0)
         for batch in self.val_batches:
-            total = total + self.fns.eval_loss(batch)
+            part = distributed.shard(batch, self.group)
+            if part.tokens.shape[0]:
+                total = total + self.fns.eval_loss(part)
+        total = distributed.all_sum(total, self.group)
         mx.eval(total)
         self.model.train()
         return total.item() / sum(b.n_loss_tokens for b in self.val_batches)
@@ -219,7 +231,8 @@ class Trainer:
             "grad_clip": self.settings.get("grad_clip"),
             "hint": "lower learning_rate, raise warmup_fraction or batch_size, check the data",
         }
-        write_json(self.out / "diagnosis.json", self.diagnosis)
+        if self.rank == 0:
+            write_json(self.out / "diagnosis.json", self.diagnosis)
 
     # ---- the loop -----------------------------------------------------------------------
     def run(self, resume: bool = False) -> dict[str, Any]:
@@ -233,14 +246,17 @@ class Trainer:
         """Resume from the checkpoint (or start clean) and log the step-0 validation."""
         self.out.mkdir(parents=True, exist_ok=True)
         self._started = time.perf_counter()
-        (self.out / "diagnosis.json").unlink(missing_ok=True)
-        if not (resume and self.try_resume()):
+        if self.rank == 0:
+            (self.out / "diagnosis.json").unlink(missing_ok=True)
+        if not (resume and self.try_resume()) and self.rank == 0:
             self.logs.reset()
             checkpoint.remove(self.out)
         self._fault = _fault()
         self.progress = Progress(
             int(self.settings["steps"]), self.state.step, self.label, self.show_progress
         )
+        if self.rank != 0:  # rank 0 reports for the run
+            self.progress.write = lambda text: None
         self.model.train()
         if self.state.step == 0:
             val = self.validate()
@@ -261,7 +277,12 @@ class Trainer:
             self.model.load_weights(_poison(self.model), strict=False)
         tic = time.perf_counter()
         batches = [self.plan.next() for _ in range(self.accum)]
-        stats = self.fns.train_step(batches, self.micro_seeds(step))
+        stats = self.fns.train_step(
+            [distributed.shard(b, self.group) for b in batches],
+            self.micro_seeds(step),
+            group=self.group,
+            n_loss_tokens=sum(b.n_loss_tokens for b in batches),
+        )
         mx.eval(stats, self.model.trainable_parameters(), self.optimizer.state)
         split = self.fns.layout.split(stats.tolist())
         elapsed = time.perf_counter() - tic
@@ -297,14 +318,21 @@ class Trainer:
         stop_early = False
         if step % int(self.settings.get("eval_every", steps)) == 0 or step == steps:
             stop_early = self.evaluate_and_check(step, row["loss"])
-        if self.sampler is not None and (
-            step % int(self.settings.get("sample_every", steps)) == 0 or step == steps or stop_early
+        if (
+            self.sampler is not None
+            and self.rank == 0
+            and (
+                step % int(self.settings.get("sample_every", steps)) == 0
+                or step == steps
+                or stop_early
+            )
         ):
             self.logs.write("samples", self.sampler.generate(self.model, step))
         if (
             step % int(self.settings.get("checkpoint_every", steps)) == 0
             and step < steps
             and not stop_early
+            and self.rank == 0
         ):
             checkpoint.save(self.out, self.model, self.optimizer, self.checkpoint_state())
         if self._fault == ("kill-after-step", step):
@@ -341,7 +369,7 @@ class Trainer:
         self.logs.close()
         if self.status == "running":
             self.status = "completed"
-        written = self.save_outputs() if self.status != "diverged" else []
+        written = self.save_outputs() if self.status != "diverged" and self.rank == 0 else []
         return {
             "status": self.status,
             "steps_done": self.state.step,
