@@ -105,15 +105,13 @@ def iter_jsonl(
                 continue
             try:
                 record = json.loads(line)
+                problem = None
                 if objects and not isinstance(record, dict):
-                    raise TypeError(f"expected a JSON object, got {type(record).__name__}")
-            except (json.JSONDecodeError, TypeError) as problem:
-                what = problem.msg if isinstance(problem, json.JSONDecodeError) else problem
-                message = f"{path}:{number}: " + (
-                    f"malformed JSON ({what})"
-                    if isinstance(problem, json.JSONDecodeError)
-                    else str(what)
-                )
+                    problem = f"expected a JSON object, got {type(record).__name__}"
+            except json.JSONDecodeError as decode_error:
+                problem = f"malformed JSON ({decode_error.msg})"
+            if problem is not None:
+                message = f"{path}:{number}: {problem}"
                 if skip_malformed:
                     print(f"warning: {message}; line skipped", file=sys.stderr)
                     continue

@@ -20,7 +20,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -116,4 +115,3 @@ def launch(command: list[str], processes: int) -> int:
         raise
     finally:
         os.unlink(hostfile)
-        sys.stdout.flush()

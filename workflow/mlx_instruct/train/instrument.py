@@ -203,8 +203,11 @@ def hardware() -> dict[str, Any]:
 class Progress:
     """A console progress bar with loss, learning rate, tokens/s and ETA (stderr)."""
 
-    def __init__(self, total: int, initial: int, label: str, enabled: bool = True):
+    def __init__(
+        self, total: int, initial: int, label: str, enabled: bool = True, silent: bool = False
+    ):
         self.bar = None
+        self.silent = silent  # a data-parallel rank other than 0: rank 0 reports
         if enabled:
             from tqdm import tqdm
 
@@ -226,6 +229,8 @@ class Progress:
             self.bar.update(1)
 
     def write(self, text: str) -> None:
+        if self.silent:
+            return
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
         else:

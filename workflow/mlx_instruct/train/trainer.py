@@ -253,10 +253,12 @@ class Trainer:
             checkpoint.remove(self.out)
         self._fault = _fault()
         self.progress = Progress(
-            int(self.settings["steps"]), self.state.step, self.label, self.show_progress
+            int(self.settings["steps"]),
+            self.state.step,
+            self.label,
+            self.show_progress,
+            silent=self.rank != 0,
         )
-        if self.rank != 0:  # rank 0 reports for the run
-            self.progress.write = lambda text: None
         self.model.train()
         if self.state.step == 0:
             val = self.validate()
