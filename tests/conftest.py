@@ -1,9 +1,11 @@
-"""Shared fixtures: repo paths and the real public datasets in ../shared/data."""
+"""Shared fixtures: repo paths and a scratch copy of the vendored datasets."""
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -12,7 +14,6 @@ import pytest
 import mlx_instruct  # noqa: F401  (loads OpenBLAS before any test imports mlx)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +21,21 @@ def repo_root() -> Path:
     return ROOT
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real public datasets not found at {SHARED_DATA} (a fresh clone has none)")
-    return SHARED_DATA
+@pytest.fixture
+def vendored_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """resources/data copied to a scratch folder that mlx_instruct.resources reads instead,
+    so a test can alter or remove a file (the repository's copy stays untouched)."""
+    from mlx_instruct import resources
+
+    copy = tmp_path / "resources-data"
+    shutil.copytree(resources.DATA_DIR, copy)
+    monkeypatch.setattr(resources, "DATA_DIR", copy)
+    monkeypatch.setattr(resources, "MANIFEST", copy / resources.MANIFEST.name)
+    resources.datasets.cache_clear()
+    resources._verified.cache_clear()
+    yield copy
+    resources.datasets.cache_clear()
+    resources._verified.cache_clear()
 
 
 def load_results_fixture() -> ModuleType:

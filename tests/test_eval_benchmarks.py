@@ -12,12 +12,17 @@ import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.evaluate.benchmarks import (
     DEFAULT_BBH_TASKS,
     BenchmarkPlan,
+    _read_gsm8k,
+    _read_truthfulqa,
     bbh_config,
+    bbh_file,
     plan_benchmarks,
+    read_bbh,
     samples_to_rows,
 )
 from mlx_instruct.evaluate.context import EvalDataError, load_context
 from mlx_instruct.evaluate.runner import run_suite
+from mlx_instruct.resources import ResourceError
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +32,12 @@ def ctx(tmp_path_factory):
     return load_context(CONFIG, "base", 0, model_dir, None, root, root / "out")
 
 
-def test_local_tasks_run_three_items_each(ctx, shared_data, tmp_path):
+def test_local_tasks_run_three_items_each(ctx, tmp_path):
     settings = {
         "truthfulqa_mc1": {"n": 3},
         "bbh": {"n": 3, "tasks": ["boolean_expressions", "date_understanding", "word_sorting"]},
         "gsm8k": {"n": 3, "num_fewshot": 1},
     }
-    ctx.shared_data_dir = shared_data
     ctx.out_dir = tmp_path
     path = run_suite(ctx, "benchmarks", settings)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -56,7 +60,7 @@ def test_local_tasks_run_three_items_each(ctx, shared_data, tmp_path):
     assert all("Question:" in g["prompt"] for g in gens if g["benchmark"] == "gsm8k")
 
 
-def test_truthfulqa_choices_and_bbh_modes(shared_data):
+def test_truthfulqa_choices_and_bbh_modes():
     import datasets
     from lm_eval.tasks._yaml_loader import load_yaml
 
@@ -69,53 +73,61 @@ def test_truthfulqa_choices_and_bbh_modes(shared_data):
         )
     )
     assert docs[0]["choices"] == ["Right", "Wrong", "Bad"] and docs[0]["label"] == 0
-    modes = {
-        t: bbh_config(t, shared_data / "bbh" / f"{t}.json", None)[1] for t in DEFAULT_BBH_TASKS
-    }
+    modes = {t: bbh_config(t, bbh_file(t), None)[1] for t in DEFAULT_BBH_TASKS}
     assert set(modes.values()) == {"mc"}
-    cfg, mode = bbh_config("navigate", shared_data / "bbh" / "navigate.json", 2)
+    cfg, mode = bbh_config("navigate", bbh_file("navigate"), 2)
     assert mode == "mc" and cfg["num_fewshot"] == 2 and len(cfg["fewshot_config"]["samples"]) == 3
     assert cfg["fewshot_config"]["samples"][0]["choices"] == ["No", "Yes"]
 
 
 def test_bad_local_files_fail_before_work(tmp_path):
-    data = tmp_path / "data"
-    (data / "bbh").mkdir(parents=True)
+    gsm = tmp_path / "gsm8k_test.jsonl"
     with pytest.raises(EvalDataError, match="gsm8k_test.jsonl: GSM8K file not found"):
-        plan_benchmarks({"gsm8k": {"source": "local"}}, data)
-    (data / "gsm8k_test.jsonl").write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
+        _read_gsm8k(gsm)
+    gsm.write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
     with pytest.raises(EvalDataError, match=r"gsm8k_test.jsonl:2: malformed JSON"):
-        plan_benchmarks({"gsm8k": {}}, data)
-    (data / "gsm8k_test.jsonl").write_text('{"question": "q", "answer": "no marker"}\n')
+        _read_gsm8k(gsm)
+    gsm.write_text('{"question": "q", "answer": "no marker"}\n')
     with pytest.raises(EvalDataError, match=r":1: 'answer' lacks"):
-        plan_benchmarks({"gsm8k": {}}, data)
-    (data / "TruthfulQA.csv").write_text("Question,Best Answer\nq,a\n")
+        _read_gsm8k(gsm)
+    tqa = tmp_path / "TruthfulQA.csv"
+    tqa.write_text("Question,Best Answer\nq,a\n")
     with pytest.raises(EvalDataError, match=r"TruthfulQA.csv: missing column"):
-        plan_benchmarks({"truthfulqa_mc1": {}}, data)
-    (data / "bbh" / "navigate.json").write_text('{"examples": [{"input": "x"}]}')
+        _read_truthfulqa(tqa)
+    bbh = tmp_path / "navigate.json"
+    bbh.write_text('{"examples": [{"input": "x"}]}')
     with pytest.raises(EvalDataError, match=r"navigate.json: examples\[0\]: no 'target'"):
-        plan_benchmarks({"bbh": {"tasks": ["navigate"]}}, data)
-    with pytest.raises(EvalDataError, match="snarks.json: BBH task file not found"):
-        plan_benchmarks({"bbh": {"tasks": ["snarks"]}}, data)
+        read_bbh(bbh)
+    with pytest.raises(EvalDataError, match=r"benchmarks.bbh.tasks: no BBH task 'snark'"):
+        plan_benchmarks({"bbh": {"tasks": ["snark"]}})
     with pytest.raises(EvalDataError, match="unknown setting"):
-        plan_benchmarks({"gsm8k": {"limit": 3}}, data)
+        plan_benchmarks({"gsm8k": {"limit": 3}})
     with pytest.raises(EvalDataError, match="no local copy"):
-        plan_benchmarks({"mmlu": {"source": "local"}}, data)
+        plan_benchmarks({"mmlu": {"source": "local"}})
+
+
+def test_vendored_file_altered_fails_before_work(vendored_copy):
+    path = vendored_copy / "gsm8k_test.jsonl"
+    path.write_bytes(path.read_bytes()[:-100])  # truncated
+    with pytest.raises(ResourceError, match=r"gsm8k_test.jsonl: sha256 .* does not match"):
+        plan_benchmarks({"gsm8k": {"n": 2}})
+    (vendored_copy / "TruthfulQA.csv").unlink()
+    with pytest.raises(ResourceError, match=r"TruthfulQA.csv: vendored data file not found"):
+        plan_benchmarks({"truthfulqa_mc1": {}})
 
 
 def test_hub_plans_use_lm_eval_task_names(tmp_path):
     plans = plan_benchmarks(
         {
-            "truthfulqa_mc1": {"n": 5},
-            "bbh": {"tasks": ["navigate"], "num_fewshot": 3},
-            "gsm8k": {},
+            "truthfulqa_mc1": {"n": 5, "source": "hub"},
+            "bbh": {"tasks": ["navigate"], "num_fewshot": 3, "source": "hub"},
+            "gsm8k": {"source": "hub"},
             "arc_easy": {},
             "arc_challenge": {},
             "hellaswag": {},
             "mmlu": {"n": 2},
             "ifeval": {},
-        },
-        None,  # no local copies: everything from the Hub
+        }
     )
     names = {p.name: p.tasks for p in plans}
     assert all(p.source == "hub" for p in plans)
@@ -202,9 +214,7 @@ def test_rows_from_groups_and_filters():
     assert gsm == [("exact_match", 0.0), ("answered", 0.0)]  # strict-match kept, unparsable
 
 
-def test_interrupted_suite_redoes_only_unfinished_benchmarks(
-    ctx, shared_data, tmp_path, monkeypatch
-):
+def test_interrupted_suite_redoes_only_unfinished_benchmarks(ctx, tmp_path, monkeypatch):
     import mlx_instruct.evaluate.lmeval as lmeval
 
     real = lmeval.run_tasks
@@ -216,7 +226,7 @@ def test_interrupted_suite_redoes_only_unfinished_benchmarks(
             raise KeyboardInterrupt
         return real(lm, tasks, **kwargs)
 
-    ctx.shared_data_dir, ctx.out_dir = shared_data, tmp_path
+    ctx.out_dir = tmp_path
     settings = {"truthfulqa_mc1": {"n": 2}, "gsm8k": {"n": 1, "num_fewshot": 0}}
     monkeypatch.setattr(lmeval, "run_tasks", failing)
     with pytest.raises(KeyboardInterrupt):

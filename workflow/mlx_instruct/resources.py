@@ -66,17 +66,16 @@ def sha256(path: Path) -> str:
 @cache
 def _verified(relative: str, expected: str) -> Path:
     path = DATA_DIR / relative
+    restore = f"restore it with `git checkout -- resources/data/{relative}`"
     if not path.is_file():
         raise ResourceError(
-            f"{path}: vendored data file not found (listed in {MANIFEST.name}); "
-            f"restore it with `git checkout -- {path.relative_to(ROOT)}`"
+            f"{path}: vendored data file not found (listed in {MANIFEST.name}); {restore}"
         )
     actual = sha256(path)
     if actual != expected:
         raise ResourceError(
             f"{path}: sha256 {actual[:12]}... does not match the manifest's {expected[:12]}... "
-            f"(the vendored file was edited or truncated); restore it with "
-            f"`git checkout -- {path.relative_to(ROOT)}`"
+            f"(the vendored file was edited or truncated); {restore}"
         )
     return path
 

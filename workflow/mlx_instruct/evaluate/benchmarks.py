@@ -6,10 +6,11 @@ Settings (config["evaluation"]["suites"]["benchmarks"]): one entry per benchmark
 - tasks: BBH subtasks (default: DEFAULT_BBH_TASKS); for another hub benchmark, the lm-eval
   task names to run instead of the benchmark's own name.
 - num_fewshot: few-shot exemplars (default: the task's own).
-- source: "local" (task YAMLs in ./tasks over the local copies in shared data) or "hub"
-  (lm-eval's registered tasks, datasets from the Hugging Face Hub). Default: local when the
-  local file exists, else hub. Local copies exist for truthfulqa_mc1, bbh and gsm8k; any
-  other name (arc_easy, arc_challenge, hellaswag, mmlu, ifeval, ...) is an lm-eval task.
+- source: "local" (task YAMLs in ./tasks over the vendored copies in resources/data, each
+  checked against its sha256) or "hub" (lm-eval's registered tasks, datasets from the
+  Hugging Face Hub). Default: local where a vendored copy exists (truthfulqa_mc1, bbh,
+  gsm8k), else hub: any other name (arc_easy, arc_challenge, hellaswag, mmlu, ...) is an
+  lm-eval task.
 
 Rows: one per item and metric: suite "benchmarks", benchmark "truthfulqa_mc1" | "bbh:<task>"
 | "gsm8k" | <task> (group members: the group name, item_id "<subtask>/<doc_id>"), item_id
@@ -32,6 +33,7 @@ from typing import Any
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.io import iter_jsonl, write_json
+from mlx_instruct.resources import data_file, datasets
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 DEFAULT_BBH_TASKS = [
@@ -41,7 +43,7 @@ DEFAULT_BBH_TASKS = [
     "navigate",
     "sports_understanding",
 ]
-LOCAL_FILES = {"truthfulqa_mc1": "TruthfulQA.csv", "bbh": "bbh", "gsm8k": "gsm8k_test.jsonl"}
+LOCAL_DATASETS = {"truthfulqa_mc1": "truthfulqa", "bbh": "bbh", "gsm8k": "gsm8k"}  # resources
 OPTION_TARGET = re.compile(r"\([A-Z]\)")
 MAX_CLOSED_SET = 5  # a BBH task whose targets take at most this many values is multiple choice
 INVALID = {"", "[invalid]"}
@@ -120,6 +122,15 @@ def read_bbh(path: Path) -> list[dict]:
     return examples
 
 
+def bbh_file(task: str) -> Path:
+    """The vendored bbh/<task>.json; an unknown task names the setting and the known ones."""
+    files = datasets()["bbh"].files
+    if f"bbh/{task}.json" not in files:
+        known = ", ".join(sorted(Path(f).stem for f in files))
+        raise EvalDataError(f"benchmarks.bbh.tasks: no BBH task {task!r} (known: {known})")
+    return data_file("bbh", f"bbh/{task}.json")
+
+
 # -- local task configs ---------------------------------------------------------------------
 
 
@@ -196,7 +207,7 @@ def bbh_config(task: str, path: Path, num_fewshot: int | None) -> tuple[dict, st
     return cfg, mode
 
 
-def plan_benchmarks(settings: dict, shared_data_dir: Path | None) -> list[BenchmarkPlan]:
+def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
     """Resolve settings into lm-eval runs, validating every local file before any work."""
     plans = []
     for name, spec in (settings or {}).items():
@@ -204,23 +215,20 @@ def plan_benchmarks(settings: dict, shared_data_dir: Path | None) -> list[Benchm
         unknown = set(spec) - {"n", "tasks", "num_fewshot", "source"}
         if unknown:
             raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
-        local_file = (
-            shared_data_dir / LOCAL_FILES[name] if shared_data_dir and name in LOCAL_FILES else None
-        )
-        source = spec.get("source") or ("local" if local_file and local_file.exists() else "hub")
+        source = spec.get("source") or ("local" if name in LOCAL_DATASETS else "hub")
         if source not in ("local", "hub"):
             raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
         limit, shots = spec.get("n"), spec.get("num_fewshot")
         plan = BenchmarkPlan(name, source, [], limit=limit, num_fewshot=shots)
         if source == "local":
-            if name not in LOCAL_FILES:
+            if name not in LOCAL_DATASETS:
                 raise EvalDataError(
-                    f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_FILES)}); use source: hub"
+                    f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_DATASETS)}); "
+                    "use source: hub"
                 )
-            if local_file is None:
-                raise EvalDataError(f"benchmarks.{name}: source local but no shared data dir")
             plan.num_fewshot = None  # set in each local config (lm-eval would override all)
             if name == "truthfulqa_mc1":
+                local_file = data_file("truthfulqa")
                 _read_truthfulqa(local_file)
                 cfg = _with_data(_load_yaml("truthfulqa_mc1_local.yaml"), local_file)
                 if shots is not None:
@@ -228,6 +236,7 @@ def plan_benchmarks(settings: dict, shared_data_dir: Path | None) -> list[Benchm
                 plan.tasks.append(cfg)
                 plan.labels[cfg["task"]] = "truthfulqa_mc1"
             elif name == "gsm8k":
+                local_file = data_file("gsm8k")
                 _read_gsm8k(local_file)
                 cfg = _with_data(_load_yaml("gsm8k_local.yaml"), local_file)
                 if shots is not None:
@@ -236,7 +245,7 @@ def plan_benchmarks(settings: dict, shared_data_dir: Path | None) -> list[Benchm
                 plan.labels[cfg["task"]] = "gsm8k"
             else:  # bbh
                 for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
-                    cfg, _ = bbh_config(task, local_file / f"{task}.json", shots)
+                    cfg, _ = bbh_config(task, bbh_file(task), shots)
                     plan.tasks.append(cfg)
                     plan.labels[cfg["task"]] = f"bbh:{task}"
         else:
@@ -348,7 +357,7 @@ def check_hub_tasks(plans: list[BenchmarkPlan]):
 def run_benchmarks(ctx, settings: dict) -> list[dict]:
     from mlx_instruct.evaluate.lmeval import MLXEvalLM, run_tasks
 
-    plans = plan_benchmarks(settings, ctx.shared_data_dir)  # all files checked before work
+    plans = plan_benchmarks(settings)  # all files checked before work
     manager = check_hub_tasks(plans)
     defaults = ctx.generation_defaults
     lm = MLXEvalLM(
