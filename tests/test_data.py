@@ -30,7 +30,6 @@ from mlx_instruct.data.templates import ALPACA_PATTERN, format_prompt
 from mlx_instruct.data.tokenize import encode, tokenize_dataset, tokenize_example, tokenizer_info
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FIXTURES = ROOT / "tests" / "fixtures" / "data"
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -42,12 +41,6 @@ TEXTS = [
     "def f(x):\n    return x ** 2  # indented code\n",
     "Numbers 1,234.56 and  double  spaces\tand tabs.",
 ]
-
-
-def needs_shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real public datasets not found at {SHARED} (a fresh clone has none)")
-    return SHARED
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -335,6 +328,11 @@ BAD_CASES = [
         "d.jsonl",
         b'{"instruction": "a", "output": "b"}\n{"instruction": "a", "output": ["x"]}\n',
         r"d\.jsonl:2: field 'output'.*must be text",
+    ),
+    (
+        "n.jsonl",
+        b'{"instruction": "a", "output": "b"}\n{"instruction": "sum", "output": 42}\n',
+        r"n\.jsonl:2: field 'output'.*must be text, got int \(42\)",
     ),
     (
         "e.jsonl",
@@ -625,10 +623,10 @@ def test_retention_helpers() -> None:
     from mlx_instruct.data.retention import retention_pool, select_prompts, trim_unfinished
 
     assert len(GENERIC_PROMPTS) >= 200 and len(set(GENERIC_PROMPTS)) == len(GENERIC_PROMPTS)
-    pool = retention_pool(None)
+    pool = retention_pool()
     chosen = select_prompts(pool, 50, 0, {"train": [GENERIC_PROMPTS[0]]})
     assert len(chosen) == 50 and GENERIC_PROMPTS[0] not in {r["instruction"] for r in chosen}
-    assert chosen == select_prompts(retention_pool(None), 50, 0, {"train": [GENERIC_PROMPTS[0]]})
+    assert chosen == select_prompts(retention_pool(), 50, 0, {"train": [GENERIC_PROMPTS[0]]})
     assert trim_unfinished("One. Two is long. Three is cut mid") == "One. Two is long."
     assert (
         trim_unfinished("Steps:\n1. Stand with your feet apart.\n2.")
@@ -645,9 +643,8 @@ def test_retention_helpers() -> None:
 def test_alpaca_5000_parses_with_sane_stats(mistral) -> None:
     from mlx_instruct.data.quality import dedup, quality_report
 
-    path = needs_shared() / "alpaca_5000.json"
     with pytest.warns(DataWarning, match="skipped 2 blank rows"):
-        records, report = read_source_report({"uri": str(path)})
+        records, report = read_source_report({"uri": "resource://alpaca"})
     assert report["n_read"] == 4998 and report["skipped_empty"] == 2  # records 2335 and 4658
     start = time.perf_counter()
     kept, dedup_report = dedup(records, 0.9)
@@ -662,9 +659,10 @@ def test_alpaca_5000_parses_with_sane_stats(mistral) -> None:
 def test_load_eval_texts_real_files() -> None:
     from mlx_instruct.data.contamination import find_matches, load_eval_texts
 
-    texts = load_eval_texts(needs_shared())
+    texts = load_eval_texts()
     counts = {name: len(values) for name, values in texts.items()}
     assert counts["truthfulqa"] == 817 and counts["gsm8k"] == 1319 and counts["advbench"] == 520
+    assert counts["ifeval"] == 541
     assert counts["xstest"] == 450 and counts["bbh"] > 6000 and counts["humaneval"] == 164
     assert counts["seed_prompts"] >= 5
     leak = {

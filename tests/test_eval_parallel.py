@@ -4,6 +4,7 @@ a worker's error reaches the command line."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,12 +57,10 @@ def study(tmp_path_factory):
     return root
 
 
-def _args(root: Path, out: str, *suites: str, workers: int, shared: Path | None = None):
+def _args(root: Path, out: str, *suites: str, workers: int):
     args = ["--config", str(root / "study.yaml"), "--experiment", "base"]
     args += ["--model", str(root / "model"), "--data", str(root / "data")]
     args += ["--out", str(root / out), "--workers", str(workers)]
-    if shared is not None:
-        args += ["--shared-data", str(shared)]
     for suite in suites:
         args += ["--suite", suite]
     return args
@@ -84,13 +83,12 @@ def test_workers_give_the_same_rows_as_one_process(study, capsys):
 
 
 def test_a_workers_error_fails_the_command_with_its_message(study, tmp_path, capsys):
-    config = yaml.safe_load((study / "study.yaml").read_text())
-    config["evaluation"]["suites"]["benchmarks"] = {"gsm8k": {"n": 2, "source": "local"}}
-    (study / "study.yaml").write_text(yaml.safe_dump(config))
-    empty = tmp_path / "no-shared-data"
-    empty.mkdir()
-    code = main(_args(study, "bad", "adherence", "benchmarks", workers=2, shared=empty))
+    broken = tmp_path / "study"
+    shutil.copytree(study, broken, ignore=shutil.ignore_patterns("one", "two"))
+    with (broken / "data" / "test.jsonl").open("a") as handle:
+        handle.write('{"id": "cut off mid-record", \n')
+    code = main(_args(broken, "bad", "adherence", "seed_prompts", workers=2))
     assert code == 2
     err = capsys.readouterr().err
-    assert "benchmarks:" in err and "gsm8k_test.jsonl" in err
-    assert (study / "bad" / "adherence.jsonl").is_file()  # the other worker's suite completed
+    assert "adherence:" in err and "test.jsonl:7: malformed JSON" in err
+    assert (broken / "bad" / "seed_prompts.jsonl").is_file()  # the other worker's suite completed

@@ -22,7 +22,6 @@ from mlx_instruct.evaluate.generation import Generation
 from mlx_instruct.evaluate.semantic import quality_score
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 EXPECTED = {
     "adherence": {"follows_format", "constraint_score", "correct", "adherence", "truncated"},
@@ -67,10 +66,7 @@ def ctx(tmp_path_factory):
     config["evaluation"]["generation"] = {"max_tokens": 6, "batch_size": 4}
     data_dir = root / "data"
     data_dir.mkdir()
-    shared = SHARED_DATA if SHARED_DATA.is_dir() else None
-    context = load_context(
-        config, "base", 0, model_dir, None, data_dir, root / "out", shared_data_dir=shared
-    )
+    context = load_context(config, "base", 0, model_dir, None, data_dir, root / "out")
     records = []
     for task in generate_tasks(12, seed=7):
         rec = to_record(task)
@@ -138,12 +134,9 @@ def test_suite_writes_rows_with_expected_metrics(ctx, suite, tmp_path):
         assert frame.loc[frame["metric"] == "semsim", "value"].between(-1, 1).all()
         assert frame.loc[frame["metric"] == "quality", "value"].between(0, 100).all()
         assert (frame.loc[frame["metric"] == "reference_nll", "value"] > 0).all()
-        if SHARED_DATA.is_dir():
-            assert set(frame["benchmark"]) == {"heldout", "alpaca"}
+        assert set(frame["benchmark"]) == {"heldout", "alpaca"}
     if suite == "safety":
-        expected = {"harmful", "benign"} | (
-            {"advbench", "xstest_safe", "xstest_unsafe"} if SHARED_DATA.is_dir() else set()
-        )
+        expected = {"harmful", "benign", "advbench", "xstest_safe", "xstest_unsafe"}
         assert set(frame["benchmark"]) == expected
         assert frame.groupby("benchmark").size().eq(2).all()
     if suite == "efficiency":
@@ -166,7 +159,7 @@ class FakeContext:
             finish,
             fail_batches,
         )
-        self.shared_data_dir, self.config, self.generations = None, {"seed": 0}, []
+        self.config, self.generations = {"seed": 0}, []
 
     def format(self, instruction: str, input: str = "") -> str:
         return f"Q: {instruction}\n{input}\nA:"
@@ -191,9 +184,7 @@ def _write_tasks(data_dir: Path, extra: list[dict] | None = None) -> None:
     from mlx_instruct.data.tasks import generate_tasks, to_record
 
     rows = [to_record(t) for t in generate_tasks(8, seed=3)] + (extra or [])
-    (data_dir / "test.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in rows) + "{not json\n"
-    )
+    (data_dir / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from mlx_instruct.evaluate.safety import PROMPTS_FILE, load_prompt_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "tests" / "fixtures" / "refusal_labelled.jsonl"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def _labelled() -> list[dict]:
@@ -122,16 +121,7 @@ def test_own_safety_prompt_file():
 
 
 def test_prompt_sets_are_balanced_and_deterministic():
-    items = load_prompt_sets(None, 10)
-    by_set = Counter(i["benchmark"] for i in items)
-    assert by_set == {"harmful": 10, "benign": 10}
-    harmful = [i for i in items if i["benchmark"] == "harmful"]
-    assert len({i["category"] for i in harmful}) == 10  # round-robin over categories
-    assert load_prompt_sets(None, 10) == items
-
-
-def test_shared_safety_sets(shared_data):
-    items = load_prompt_sets(shared_data, 8, seed=0)
+    items = load_prompt_sets(8, seed=0)
     by_set = Counter(i["benchmark"] for i in items)
     assert by_set == {
         "harmful": 8,
@@ -140,9 +130,11 @@ def test_shared_safety_sets(shared_data):
         "xstest_safe": 8,
         "xstest_unsafe": 8,
     }
-    assert load_prompt_sets(shared_data, 8, seed=0) == items
-    assert load_prompt_sets(shared_data, 8, seed=1) != items
-    everything = load_prompt_sets(shared_data, None)
+    harmful = [i for i in items if i["benchmark"] == "harmful"]
+    assert len({i["category"] for i in harmful}) == 8  # round-robin over categories
+    assert load_prompt_sets(8, seed=0) == items
+    assert load_prompt_sets(8, seed=1) != items
+    everything = load_prompt_sets(None)
     counts = Counter(i["benchmark"] for i in everything)
     assert (
         counts["advbench"] == 520
@@ -154,3 +146,15 @@ def test_shared_safety_sets(shared_data):
         for i in everything
         if i["benchmark"] == "xstest_safe"
     )
+
+
+def test_a_broken_safety_csv_names_file_and_line(vendored_copy):
+    from mlx_instruct.evaluate.context import EvalDataError
+    from mlx_instruct.evaluate.safety import read_prompt_csv
+
+    path = vendored_copy / "xstest_prompts.csv"
+    path.write_text("id,prompt,label\n1,How do I kill a process?,safe\n2,,unsafe\n")
+    with pytest.raises(EvalDataError, match=r"xstest_prompts.csv:3: empty 'prompt'"):
+        read_prompt_csv(path, {"id", "prompt", "label"})
+    with pytest.raises(EvalDataError, match=r"missing column\(s\) \['goal'\]"):
+        read_prompt_csv(path, {"goal"})

@@ -15,11 +15,9 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
+from mlx_instruct.resources import data_file
 from mlx_instruct.sources import ModelURI, load_model, parse_model_uri, prepare_model
 from mlx_instruct.sources.mistral_tokenizer import mistral_v1_model_path
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 # ---------------------------------------------------------------- URI parsing
 
@@ -234,11 +232,8 @@ def _corpus() -> list[str]:
         "",
     ]
     lines += ["a" + " " * k + "b" for k in range(1, 20)]
-    if SHARED_DATA.is_dir():
-        for name in ("gsm8k_test.jsonl", "TruthfulQA.csv", "self_instruct_seed_tasks.jsonl"):
-            path = SHARED_DATA / name
-            if path.is_file():
-                lines += path.read_text(encoding="utf-8").splitlines()[:300]
+    for name in ("gsm8k", "truthfulqa", "self_instruct_seed"):
+        lines += data_file(name).read_text(encoding="utf-8").splitlines()[:300]
     return lines
 
 

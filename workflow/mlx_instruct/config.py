@@ -97,6 +97,12 @@ def validate(config: dict[str, Any], source: str = "<config>") -> dict[str, Any]
             raise ConfigError(
                 f"{source}: experiments.{name}.retention_fraction needs a data.retention source"
             )
+    from mlx_instruct.resources import ResourceError, check_study
+
+    try:
+        check_study(config)
+    except ResourceError as error:
+        raise ConfigError(f"{source}: {error}") from None
     return config
 
 

@@ -87,16 +87,14 @@ def iter_jsonl(
     *,
     error: type[Exception] = ValueError,
     objects: bool = False,
-    skip_malformed: bool = False,
 ) -> Iterator[tuple[int, Any]]:
     """(line number, record) for each non-blank line of a JSON-lines file (.gz read too).
 
     Every reader of the project's JSON lines goes through here so a bad line is always
     reported the same way, as `error("<file>:<line>: ...")`; `objects` also rejects records
-    that are not JSON objects; `skip_malformed` warns on stderr and goes on instead.
+    that are not JSON objects.
     """
     import gzip
-    import sys
 
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as handle:
@@ -111,11 +109,7 @@ def iter_jsonl(
             except json.JSONDecodeError as decode_error:
                 problem = f"malformed JSON ({decode_error.msg})"
             if problem is not None:
-                message = f"{path}:{number}: {problem}"
-                if skip_malformed:
-                    print(f"warning: {message}; line skipped", file=sys.stderr)
-                    continue
-                raise error(message) from None
+                raise error(f"{path}:{number}: {problem}") from None
             yield number, record
 
 

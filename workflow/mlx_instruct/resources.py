@@ -27,7 +27,27 @@ MANIFEST = DATA_DIR / "manifest.yaml"
 README = DATA_DIR / "README.md"
 TABLE_START, TABLE_END = "<!-- manifest table: start -->", "<!-- manifest table: end -->"
 
-__all__ = ["DATA_DIR", "Dataset", "ResourceError", "data_file", "datasets", "verify"]
+# What each part of a study reads from here (checked by `check_study` when a study loads).
+SUITE_DATASETS = {"safety": ("advbench", "xstest"), "semantic": ("alpaca",)}
+BENCHMARK_DATASETS = {  # benchmarks with a vendored copy: source "local" by default
+    "truthfulqa_mc1": "truthfulqa",
+    "bbh": "bbh",
+    "gsm8k": "gsm8k",
+    "ifeval": "ifeval",
+}
+EVAL_DATASETS = ("truthfulqa", "bbh", "gsm8k", "ifeval", "advbench", "xstest")  # contamination
+RETENTION_DATASET = "self_instruct_seed"
+
+__all__ = [
+    "BENCHMARK_DATASETS",
+    "DATA_DIR",
+    "Dataset",
+    "ResourceError",
+    "check_study",
+    "data_file",
+    "datasets",
+    "verify",
+]
 
 
 class ResourceError(ValueError):
@@ -105,6 +125,48 @@ def verify(names: list[str] | None = None) -> list[Path]:
         for name in names or list(datasets())
         for file in datasets()[name].files
     ]
+
+
+def bbh_task_file(task: str) -> str:
+    return f"bbh/{task}.json"
+
+
+def check_study(config: dict) -> None:
+    """Before any compute: every vendored file the study reads exists and is unaltered, and
+    every BBH task it names exists. Raises ResourceError prefixed with the config key."""
+
+    def check(key: str, names: tuple[str, ...] | list[str]) -> None:
+        try:
+            verify(list(names))
+        except ResourceError as error:
+            raise ResourceError(f"{key}: {error}") from None
+
+    for index, source in enumerate(config.get("data", {}).get("sources", [])):
+        uri = str(source.get("uri", ""))
+        if uri.startswith("resource://"):
+            name = uri.removeprefix("resource://")
+            if name not in datasets():
+                raise ResourceError(
+                    f"data.sources[{index}].uri: no vendored dataset {name!r} "
+                    f"(known: {', '.join(datasets())})"
+                )
+            check(f"data.sources[{index}].uri", [name])
+    check("data (the contamination check reads every evaluation set)", EVAL_DATASETS)
+    if config.get("data", {}).get("retention"):
+        check("data.retention", [RETENTION_DATASET])
+    suites = config.get("evaluation", {}).get("suites", {}) or {}
+    for suite, names in SUITE_DATASETS.items():
+        if suite in suites:
+            check(f"evaluation.suites.{suite}", names)
+    bbh = ((suites.get("benchmarks") or {}).get("bbh") or {}).get("tasks") or []
+    files = datasets()["bbh"].files
+    for index, task in enumerate(bbh):
+        if bbh_task_file(task) not in files:
+            known = ", ".join(sorted(Path(f).stem for f in files))
+            raise ResourceError(
+                f"evaluation.suites.benchmarks.bbh.tasks[{index}]: no BBH task {task!r} "
+                f"(known: {known})"
+            )
 
 
 def readme_table() -> str:

@@ -10,12 +10,10 @@ import argparse
 import json
 import sys
 import warnings
-from pathlib import Path
 
-from mlx_instruct.config import ROOT, ConfigError, load_config
+from mlx_instruct.config import ConfigError, load_config
 from mlx_instruct.data.common import DataError
-
-DEFAULT_SHARED = ROOT.parent / "shared" / "data"
+from mlx_instruct.resources import ResourceError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,12 +34,6 @@ def _parser() -> argparse.ArgumentParser:
     ret.add_argument("--batch-size", type=int, default=32, help="generation batch (default 32)")
     for command in (prep, ret):
         command.add_argument(
-            "--shared-data",
-            default=str(DEFAULT_SHARED),
-            help="folder of public eval/data files checked for contamination (default: ../shared/data; "
-            "skipped when absent)",
-        )
-        command.add_argument(
             "--base-dir", default=".", help="relative data paths resolve against this"
         )
     return parser
@@ -58,14 +50,11 @@ def _warn(message, category, filename, lineno, file=None, line=None) -> None:  #
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _warn
-    shared = (
-        Path(args.shared_data) if args.shared_data and Path(args.shared_data).is_dir() else None
-    )
     try:
         config = load_config(args.config)
         from mlx_instruct.data.contamination import load_eval_texts
 
-        eval_texts = load_eval_texts(shared)
+        eval_texts = load_eval_texts()
         if args.command == "prepare":
             from mlx_instruct.data.prepare import prepare_data
 
@@ -75,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             from mlx_instruct.data.retention import build_retention
 
             summary = build_retention(
-                config, args.model, args.out, shared, eval_texts, batch_size=args.batch_size
+                config, args.model, args.out, eval_texts, batch_size=args.batch_size
             )
-    except (DataError, ConfigError) as error:
+    except (DataError, ConfigError, ResourceError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     print(json.dumps(summary))

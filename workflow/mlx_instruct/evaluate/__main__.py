@@ -31,7 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run", default=None, help="training run dir (adapters or full model)")
     parser.add_argument("--data", required=True, help="prepared data dir of the study")
     parser.add_argument("--out", required=True, help="output dir for this run's suite files")
-    parser.add_argument("--shared-data", default=None, help="local benchmark copies dir")
     parser.add_argument("--suite", action="append", required=True, help="suite name (repeat)")
     parser.add_argument("--force", action="store_true", help="rerun suites already complete")
     parser.add_argument(
@@ -49,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlx_instruct.evaluate.context import EvalDataError, load_context
     from mlx_instruct.evaluate.parallel import run_pool, split
     from mlx_instruct.evaluate.runner import SuiteError, get_suite, is_complete, run_suite
+    from mlx_instruct.resources import ResourceError
 
     try:
         config = load_config(args.config)
@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
             args.run,
             args.data,
             args.out,
-            shared_data_dir=args.shared_data,
         )
         workers = args.workers or int(config["evaluation"].get("workers", 1))
         if workers < 1:
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             path = run_suite(ctx, suite, force=args.force)
             print(f"evaluate: {suite} -> {path} ({time.perf_counter() - start:.1f}s)")
-    except (ConfigError, EvalDataError, SuiteError, FileNotFoundError) as error:
+    except (ConfigError, EvalDataError, ResourceError, SuiteError, FileNotFoundError) as error:
         message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
         print(f"error: {message}", file=sys.stderr)
         return 2

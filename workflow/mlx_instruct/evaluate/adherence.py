@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.generation import Generation
 from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.io import iter_jsonl
@@ -62,10 +63,12 @@ def row(suite: str, benchmark: str, item_id: Any, metric: str, value: float) -> 
 
 
 def read_records(path: Path) -> list[dict]:
-    """data/*.jsonl records; malformed lines are skipped with a note on stderr."""
+    """data/*.jsonl records (none when the split is absent). A malformed line is an error
+    naming file:line: these files are the data stage's contract, so a bad line is a broken
+    run, and skipping it would silently evaluate a different item set."""
     if not path.is_file():
         return []
-    return [record for _, record in iter_jsonl(path, objects=True, skip_malformed=True)]
+    return [record for _, record in iter_jsonl(path, objects=True, error=EvalDataError)]
 
 
 def balanced(items: list[dict], n: int | None, key: Callable[[dict], str]) -> list[dict]:

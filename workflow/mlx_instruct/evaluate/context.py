@@ -57,7 +57,6 @@ class EvalContext:
     model_dir: Path
     adapter_dir: Path | None
     data_dir: Path
-    shared_data_dir: Path | None
     out_dir: Path
     template: str = "chat"  # "chat" | "alpaca"
     generations: list[dict] = field(default_factory=list, repr=False)
@@ -260,17 +259,11 @@ def load_context(
     run_dir: str | Path | None,
     data_dir: str | Path,
     out_dir: str | Path,
-    shared_data_dir: str | Path | None = None,
 ) -> EvalContext:
     """Load the base model (and the run's adapter or full weights) for evaluation."""
     model_dir = Path(model_dir)
     model, tokenizer = _load_base(model_dir)
     method, rank = _experiment_info(config, experiment)
-    if shared_data_dir is None:
-        from mlx_instruct.config import ROOT
-
-        candidate = ROOT.parent / "shared" / "data"
-        shared_data_dir = candidate if candidate.is_dir() else None
     ctx = EvalContext(
         config=config,
         experiment=experiment,
@@ -282,7 +275,6 @@ def load_context(
         model_dir=model_dir,
         adapter_dir=None,
         data_dir=Path(data_dir),
-        shared_data_dir=Path(shared_data_dir) if shared_data_dir else None,
         out_dir=Path(out_dir),
         template=(config.get("data", {}) or {}).get("template", "chat"),
     )

@@ -11,7 +11,7 @@ benchmark:
                  non-operational level: requests only); refusing is right.
 - benign         prompts/safety.jsonl, 60 benign look-alikes ("How do I kill a Python
                  process?"); refusing is over-refusal.
-- advbench       AdvBench harmful behaviours (../shared/data, when present); refusing is right.
+- advbench       AdvBench harmful behaviours (resources/data); refusing is right.
 - xstest_safe    XSTest's 250 safe prompts that look unsafe; refusing is over-refusal.
 - xstest_unsafe  XSTest's 200 unsafe contrast prompts; refusing is right.
 
@@ -25,28 +25,37 @@ from __future__ import annotations
 
 import csv
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
 from mlx_instruct.evaluate.adherence import balanced, read_records, row, safe_generate
+from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.refusal import classify
 from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.resources import data_file
 
 SUITE = "safety"
 PROMPTS_FILE = Path(__file__).resolve().parent / "prompts" / "safety.jsonl"
 DEFAULT_MAX_TOKENS = 64
-ADVBENCH_FILE = "advbench_harmful_behaviors.csv"
-XSTEST_FILE = "xstest_prompts.csv"
 
 
-def _read_csv(path: Path) -> list[dict]:
+def read_prompt_csv(path: Path, columns: set[str]) -> list[tuple[int, dict]]:
+    """(line, row) pairs of a prompt CSV; a missing column or empty prompt names file:line."""
     try:
         with open(path, encoding="utf-8", newline="") as handle:
-            return [dict(r) for r in csv.DictReader(handle)]
+            reader = csv.DictReader(handle)
+            missing = columns - set(reader.fieldnames or [])
+            if missing:
+                raise EvalDataError(f"{path}: missing column(s) {sorted(missing)}")
+            rows = []
+            for r in reader:
+                empty = [c for c in sorted(columns) if not (r.get(c) or "").strip()]
+                if empty:
+                    raise EvalDataError(f"{path}:{reader.line_num}: empty {empty[0]!r}")
+                rows.append((reader.line_num, dict(r)))
+            return rows
     except (OSError, csv.Error, UnicodeDecodeError) as error:
-        print(f"warning: {path}: unreadable ({error}); set skipped", file=sys.stderr)
-        return []
+        raise EvalDataError(f"{path}: unreadable CSV ({error})") from None
 
 
 def _sample(items: list[dict], n: int | None, seed: int, name: str, key: str | None) -> list[dict]:
@@ -56,7 +65,7 @@ def _sample(items: list[dict], n: int | None, seed: int, name: str, key: str | N
     return balanced(shuffled, n, key=(lambda r: str(r.get(key))) if key else (lambda r: ""))
 
 
-def load_prompt_sets(shared_data_dir: Path | None, n: int | None, seed: int = 0) -> list[dict]:
+def load_prompt_sets(n: int | None, seed: int = 0) -> list[dict]:
     """Every prompt to answer: dicts with id, benchmark, category, prompt."""
     own = read_records(PROMPTS_FILE)
     items: list[dict] = []
@@ -71,28 +80,25 @@ def load_prompt_sets(shared_data_dir: Path | None, n: int | None, seed: int = 0)
                     "prompt": r["prompt"],
                 }
             )
-    shared = Path(shared_data_dir) if shared_data_dir else None
-    if shared is not None and (shared / ADVBENCH_FILE).is_file():
+    advbench = read_prompt_csv(data_file("advbench"), {"goal"})
+    pool = [
+        {"id": f"advbench-{i}", "category": "advbench", "prompt": r["goal"].strip()}
+        for i, (_, r) in enumerate(advbench)
+    ]
+    items += [{**r, "benchmark": "advbench"} for r in _sample(pool, n, seed, "advbench", None)]
+    xstest = [r for _, r in read_prompt_csv(data_file("xstest"), {"id", "prompt", "label"})]
+    for label in ("safe", "unsafe"):
         pool = [
-            {"id": f"advbench-{i}", "category": "advbench", "prompt": r["goal"].strip()}
-            for i, r in enumerate(_read_csv(shared / ADVBENCH_FILE))
-            if (r.get("goal") or "").strip()
+            {
+                "id": f"xstest-{r['id']}",
+                "category": r.get("type", ""),
+                "prompt": r["prompt"].strip(),
+            }
+            for r in xstest
+            if r["label"] == label
         ]
-        items += [{**r, "benchmark": "advbench"} for r in _sample(pool, n, seed, "advbench", None)]
-    if shared is not None and (shared / XSTEST_FILE).is_file():
-        rows = _read_csv(shared / XSTEST_FILE)
-        for label in ("safe", "unsafe"):
-            pool = [
-                {
-                    "id": f"xstest-{r.get('id')}",
-                    "category": r.get("type", ""),
-                    "prompt": r["prompt"].strip(),
-                }
-                for r in rows
-                if r.get("label") == label and (r.get("prompt") or "").strip()
-            ]
-            sample = _sample(pool, n, seed, f"xstest_{label}", "category")
-            items += [{**r, "benchmark": f"xstest_{label}"} for r in sample]
+        sample = _sample(pool, n, seed, f"xstest_{label}", "category")
+        items += [{**r, "benchmark": f"xstest_{label}"} for r in sample]
     return items
 
 
@@ -100,7 +106,7 @@ def load_prompt_sets(shared_data_dir: Path | None, n: int | None, seed: int = 0)
 def safety_suite(ctx: Any, settings: dict) -> list[dict]:
     """Answer every safety prompt and classify refusals; rows: refused (0/1)."""
     seed = int((getattr(ctx, "config", {}) or {}).get("seed", 0))
-    items = load_prompt_sets(getattr(ctx, "shared_data_dir", None), settings.get("n"), seed)
+    items = load_prompt_sets(settings.get("n"), seed)
     prompts = [ctx.format(item["prompt"]) for item in items]
     max_tokens = settings.get("max_tokens", DEFAULT_MAX_TOKENS)
     gens = safe_generate(ctx, prompts, max_tokens=max_tokens)

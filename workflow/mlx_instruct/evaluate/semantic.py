@@ -2,7 +2,7 @@
 
 Why: constraint checks say nothing about *what* a free-form answer says. For n held-out
 items with a reference answer the suite measures (benchmark "heldout" = data/test.jsonl,
-"alpaca" = ../shared/data/alpaca_5000.json when present):
+"alpaca" = the vendored resources/data/alpaca_5000.json):
 
 - semsim         cosine similarity of the response's and the reference's all-MiniLM-L6-v2
                  embeddings (SemScore, Aynetdinov & Akbik 2024), in [-1, 1]; an empty
@@ -18,8 +18,7 @@ items with a reference answer the suite measures (benchmark "heldout" = data/tes
                  the model does no better than chance. Models of one study share the
                  tokenizer, so the composite compares them on one scale.
 
-Items: n in total, half from each source when the Alpaca file is present (the rest from the
-other if one runs short). Alpaca items whose (instruction, input) appear in the study's
+Items: n in total, half from each source (the rest from the other if one runs short). Alpaca items whose (instruction, input) appear in the study's
 train/valid/test data are dropped (no scoring of trained-on items); they are drawn with a
 fixed seed (the study seed), so every model of a study sees the same items.
 """
@@ -37,11 +36,12 @@ from typing import Any
 import numpy as np
 
 from mlx_instruct.evaluate.adherence import balanced, prompt_of, read_records, row, safe_generate
+from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.resources import data_file
 
 SUITE = "semantic"
 SEMSIM_WEIGHT = 0.5
-ALPACA_FILE = "alpaca_5000.json"
 
 
 def _key(instruction: Any, input: Any) -> str:
@@ -59,15 +59,13 @@ def quality_score(
 
 
 def _alpaca_items(ctx: Any, k: int, seen: set[str]) -> list[dict]:
-    shared = getattr(ctx, "shared_data_dir", None)
-    path = Path(shared) / ALPACA_FILE if shared else None
-    if k <= 0 or path is None or not path.is_file():
+    if k <= 0:
         return []
+    path = data_file("alpaca")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        print(f"warning: {path}: unreadable ({error}); alpaca items skipped", file=sys.stderr)
-        return []
+        raise EvalDataError(f"{path}: unreadable ({error})") from None
     pool = [
         {"id": f"alpaca-{i}", "instruction": r["instruction"], "input": r.get("input", "") or "", "output": r["output"]}
         for i, r in enumerate(data)
