@@ -11,7 +11,6 @@ of quietly changing the study.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from mlx_instruct.config import ROOT
-from mlx_instruct.io import write_text
+from mlx_instruct.io import sha256_file, write_text
 
 DATA_DIR = ROOT / "resources" / "data"
 MANIFEST = DATA_DIR / "manifest.yaml"
@@ -75,14 +74,6 @@ def datasets() -> dict[str, Dataset]:
     return out
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @cache
 def _verified(relative: str, expected: str) -> Path:
     path = DATA_DIR / relative
@@ -91,7 +82,7 @@ def _verified(relative: str, expected: str) -> Path:
         raise ResourceError(
             f"{path}: vendored data file not found (listed in {MANIFEST.name}); {restore}"
         )
-    actual = sha256(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise ResourceError(
             f"{path}: sha256 {actual[:12]}... does not match the manifest's {expected[:12]}... "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -12,6 +11,8 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_map
+
+from mlx_instruct.io import sha256_file  # noqa: F401  (re-exported for the sources)
 
 DTYPES: dict[str, mx.Dtype] = {
     "float32": mx.float32,
@@ -31,14 +32,6 @@ def resolve_dtype(dtype: str) -> mx.Dtype:
 def default_cache_dir() -> Path:
     """Where downloads are cached: $MLX_INSTRUCT_CACHE or ~/.cache/mlx-instruct."""
     return Path(os.environ.get("MLX_INSTRUCT_CACHE") or "~/.cache/mlx-instruct").expanduser()
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:
