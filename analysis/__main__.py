@@ -5,6 +5,7 @@ figures    every figure as PNG + SVG + sidecar     (figures/index.json)
 tables     every table as CSV + Markdown           (tables/index.json)
 paper      the Quarto report (HTML + PDF)          (report/STATUS.md; --require demands it)
 knit       execute the report's cells into Markdown, no Quarto needed (report/report.md)
+preview    the author's loop: quarto preview, re-executed when paper/ or analysis/ changes
 timing     per-rule times and memory from Snakemake benchmark files
 """
 
@@ -76,15 +77,13 @@ def cmd_knit(args) -> int:
 
 
 def cmd_paper(args) -> int:
+    """`paper` renders once; `preview` keeps re-rendering while the sources change."""
     from analysis import paper
 
-    return paper.main(
-        args.results,
-        args.out or str(Path(args.results) / "report"),
-        config=args.config,
-        require=args.require,
-        qmd=args.qmd,
-    )
+    out = args.out or str(Path(args.results) / "report")
+    if args.command == "preview":
+        return paper.preview(args.results, out, config=args.config, qmd=args.qmd)
+    return paper.main(args.results, out, config=args.config, require=args.require, qmd=args.qmd)
 
 
 def cmd_timing(args) -> int:
@@ -107,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
         ("tables", cmd_tables, "every table (CSV + Markdown)"),
         ("knit", cmd_knit, "run the report's code cells into Markdown (no Quarto needed)"),
         ("paper", cmd_paper, "render the report with Quarto (HTML + PDF)"),
+        ("preview", cmd_paper, "quarto preview, re-executed when a source changes"),
         ("timing", cmd_timing, "per-rule times from Snakemake benchmark files"),
     ):
         sub = commands.add_parser(name, help=help_text)
@@ -131,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
             )
         if name == "figures":
             sub.add_argument("--formats", default="png,svg", help="comma-separated image formats")
-        if name in ("knit", "paper"):
+        if name in ("knit", "paper", "preview"):
             sub.add_argument(
                 "--qmd", default=None, help="the report source (default: paper/report.qmd)"
             )

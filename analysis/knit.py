@@ -31,6 +31,11 @@ INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
 OPTION = re.compile(r"^#\|\s?(.*)$")
 DROP_KEYS = ("jupyter", "execute", "engine", "params", "project")
+# The `#|` cell options knit implements; any other is an error, so the paper cannot come to
+# rely on a Quarto feature that this executor would silently drop (tests/test_paper.py).
+OPTIONS = frozenset(
+    {"label", "fig-cap", "fig-alt", "fig-dpi", "tbl-cap", "include", "echo", "output", "eval"}
+)
 
 
 class KnitError(RuntimeError):
@@ -103,6 +108,12 @@ def parse(path: str | Path, _depth: int = 0) -> Document:
             while source and OPTION.match(source[0]):
                 options_text.append(OPTION.match(source.pop(0))[1])
             options = yaml.safe_load("\n".join(options_text)) or {}
+            unknown = sorted(set(options) - OPTIONS)
+            if unknown:
+                raise KnitError(
+                    f"{path}:{offset + start + 1}: cell option(s) {', '.join(unknown)} not "
+                    f"supported by analysis.knit (supported: {', '.join(sorted(OPTIONS))})"
+                )
             doc.parts.append("".join(text))
             text = []
             doc.parts.append(Cell("".join(source), options, path, offset + start + 1))
@@ -247,6 +258,72 @@ def front_matter(doc: Document, paper_dir: Path, study=None) -> dict:
     return front
 
 
+def _names(value) -> list[str]:
+    return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+
+
+def resources(front: dict) -> list[str]:
+    """Files the front matter names (bibliography, CSL, HTML themes and CSS), which must
+    sit beside the executed report for Quarto to find them."""
+    names = _names(front.get("bibliography")) + _names(front.get("csl"))
+    formats = front.get("format") if isinstance(front.get("format"), dict) else {}
+    for spec in formats.values():
+        if isinstance(spec, dict):
+            names += _names(spec.get("theme")) + _names(spec.get("css"))
+    return [n for n in names if n.endswith((".bib", ".csl", ".scss", ".css"))]
+
+
+def _imports(source: str, package: str) -> set[str]:
+    """Modules of `package` that the Python source imports."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == package}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == package:
+                found |= {f"{package}.{a.name}" for a in node.names}
+            elif node.module.split(".")[0] == package:
+                found.add(node.module)
+    return found
+
+
+def _includes(path: Path, depth: int = 0) -> set[Path]:
+    found = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = INCLUDE.match(line.strip())
+        if match and depth < 5:
+            found.add((path.parent / match[1]).resolve())
+            found |= _includes(path.parent / match[1], depth + 1)
+    return found
+
+
+def sources(qmd: str | Path | None = None) -> list[Path]:
+    """Every file the rendered report depends on: the document, its includes and every
+    section, the Quarto project file and the resources it names, and the `analysis` modules
+    that the cells import, followed transitively (plus the driver: knit, paper, report, the
+    CLI). The `report` rule lists them as inputs, so editing any one re-renders the paper."""
+    qmd = Path(qmd).resolve() if qmd else PAPER / "report.qmd"
+    package = Path(__file__).resolve().parent
+    doc = parse(qmd)
+    files = {qmd, *qmd.parent.glob("sections/*.qmd"), *_includes(qmd)}
+    files |= {p for p in [qmd.parent / "_quarto.yml"] if p.is_file()}
+    for name in resources(front_matter(doc, qmd.parent)):
+        files |= {p for p in [qmd.parent / name] if p.is_file()}
+    todo = {f"{package.name}.{m}" for m in ("knit", "paper", "report", "__main__")}
+    for cell in doc.cells:
+        todo |= _imports(cell.source, package.name)
+    seen = {p for p in [package / "__init__.py"] if p.is_file()}
+    while todo:
+        parts = todo.pop().split(".")[1:]
+        path = package.joinpath(*parts).with_suffix(".py")
+        if package.joinpath(*parts).is_dir():
+            path = package.joinpath(*parts, "__init__.py")
+        if path.is_file() and path not in seen:
+            seen.add(path)
+            todo |= _imports(path.read_text(encoding="utf-8"), package.name)
+    return sorted(p.resolve() for p in files | seen)
+
+
 def knit(
     qmd: str | Path | None,
     out: str | Path,
@@ -287,8 +364,7 @@ def knit(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    bib = front.get("bibliography")
-    for name in [bib] if isinstance(bib, str) else bib or []:
+    for name in resources(front):
         if (qmd.parent / name).is_file():
             shutil.copy2(qmd.parent / name, out / Path(name).name)
     body = "".join(pieces)

@@ -5,13 +5,16 @@ study gets a readable Markdown report even without Quarto. When the Quarto CLI i
 it then renders that Markdown to HTML and PDF (typst: no LaTeX needed). Without Quarto it
 warns, writes report/NOT_RENDERED.md with the fix, and succeeds, so `snakemake --cores 1`
 still finishes; `--require` (the `paper` target) fails with the same message instead.
-report/STATUS.md records what happened either way.
+report/STATUS.md records what happened either way. A cross-reference or citation that
+Quarto cannot resolve fails the render (its warning would otherwise leave `?@fig-x` in the
+paper). `preview` re-executes the report whenever a source changes, under `quarto preview`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +29,9 @@ MESSAGE = (
     "reachable) and rerun `snakemake --cores 1 paper`"
 )
 FORMATS = {"html": ("html", "html"), "typst": ("typst", "pdf"), "pdf": ("pdf", "pdf")}
+# Quarto's warnings for what the paper references but the document lacks.
+UNRESOLVED = re.compile(r"Unable to resolve crossref @\S+|Citeproc: citation \S+ not found")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def find_quarto() -> str | None:
@@ -69,9 +75,13 @@ def render(quarto: str, document: Path, formats: list[str]) -> list[Path]:
             capture_output=True,
             text=True,
         )
-        if done.returncode != 0:
+        log = ANSI.sub("", done.stdout + done.stderr)
+        unresolved = sorted(set(UNRESOLVED.findall(log)))
+        if done.returncode != 0 or unresolved:
             raise RuntimeError(
-                f"quarto render --to {to} failed (exit {done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}"
+                f"quarto render --to {to} failed (exit {done.returncode}"
+                + (f"; unresolved: {'; '.join(unresolved)}" if unresolved else "")
+                + f"):\n{log[-4000:]}"
             )
         target = document.with_suffix(f".{suffix}")
         print(f"paper: {target} ({time.perf_counter() - started:.1f}s)")
@@ -129,4 +139,47 @@ def main(
             ],
         )
     print(timing.render(timing.timing_table(results_dir)))
+    return 0
+
+
+def preview(results: str, out: str, config: str | None = None, qmd: str | None = None) -> int:
+    """The author's loop: execute the report into `out`, run `quarto preview` on it (a local
+    server that re-renders and reloads the browser when report.md changes), and re-execute
+    the report whenever one of its sources (knit.sources: sections, _quarto.yml, the
+    analysis code) is saved. Ctrl-C stops both."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from analysis import knit
+
+    quarto = find_quarto()
+    if quarto is None:
+        print(f"ERROR: {MESSAGE}", file=sys.stderr)
+        return 1
+
+    def stamp() -> dict:
+        return {p: p.stat().st_mtime_ns for p in knit.sources(qmd) if p.is_file()}
+
+    seen = stamp()
+    document = knit.knit(qmd, out, results=results, config=config)
+    server = subprocess.Popen(
+        [quarto, "preview", document.name, "--to", "html"], cwd=document.parent
+    )
+    print(f"paper: previewing {document}; edit paper/ or analysis/ and save to re-render")
+    try:
+        while server.poll() is None:
+            time.sleep(1)
+            now = stamp()
+            if now != seen:
+                seen = now
+                try:
+                    knit.knit(qmd, out, results=results, config=config)
+                    print(f"paper: re-executed {document}")
+                except knit.KnitError as error:
+                    print(f"ERROR: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     return 0

@@ -72,10 +72,21 @@ def md_table(frame: pd.DataFrame, align: str | None = None) -> str:
         align = "".join(
             "r" if pd.api.types.is_numeric_dtype(frame[c]) else "l" for c in frame.columns
         )
-    rule = ["---:" if a == "r" else ":---" for a in align]
+    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    # A wide pipe table takes the page width with each column's share set by its dashes:
+    # size them by content (the longest cell, at least the header's longest word), so a
+    # column of names is not squeezed to the width of a column of single digits (+2: the
+    # cell's padding).
+    widths = [
+        2 + min(40, max([3, *(len(w) for w in c.split())] + [len(r[k]) for r in rows]))
+        for k, c in enumerate(columns)
+    ]
+    rule = [
+        "-" * (w - 1) + ":" if a == "r" else ":" + "-" * (w - 1)
+        for a, w in zip(align, widths, strict=True)
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(rule) + "|"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -198,8 +198,8 @@ def test_with_quarto_each_format_is_rendered(synthetic: Path, tmp_path: Path, mo
 
 def test_paper_cli_exits_nonzero_with_the_message_when_quarto_is_missing(synthetic: Path) -> None:
     env = {**os.environ, "PATH": str(Path(sys.executable).parent), "QUARTO_PATH": ""}
-    if paper.find_quarto() is not None or (Path(sys.executable).parent / "quarto").exists():
-        pytest.skip("Quarto is installed here")
+    if (Path(sys.executable).parent / "quarto").exists():  # PATH below hides any other
+        pytest.skip("Quarto is installed into this environment")
     done = subprocess.run(
         [
             sys.executable,

@@ -1,13 +1,16 @@
 # Stage 5: the Quarto paper. `report` always succeeds (it renders when Quarto is installed
 # and otherwise writes STATUS.md with a warning saying how to get it); `paper` demands a
-# render and fails with that message when Quarto is missing.
+# render and fails with that message when Quarto is missing. Its inputs include every file
+# of the paper (report.qmd, sections, _quarto.yml, bibliography, theme) and the analysis
+# code the cells import (analysis.knit.sources), so editing any of them re-renders.
+from analysis import knit as knit_lib
 
 
 rule report:
     input:
         figures=f"{RESULTS}/figures/index.json",
         tables=f"{RESULTS}/tables/index.json",
-        qmd=Path(workflow.basedir) / "paper" / "report.qmd",
+        paper=knit_lib.sources(Path(workflow.basedir) / "paper" / "report.qmd"),
     output:
         f"{RESULTS}/report/STATUS.md",
     log:
