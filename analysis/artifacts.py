@@ -72,6 +72,8 @@ TABLES = [
     Artifact("safety", T.safety_table, ("summary.csv",), "Safety drift.", lambda s: T.safety_table(s.summary, s.order)),
     Artifact("efficiency", T.efficiency_table, ("results.parquet", "summary.csv"), "Memory, speed and quality (seed section 18.2).", lambda s: T.efficiency_table(s.results, s.curves, s.runs, s.order, s.summary)),
     Artifact("cost", T.cost_table, ("results.parquet", "training_curves.parquet", "runs.parquet"), "Training and serving cost.", lambda s: T.cost_table(s.results, s.curves, s.runs, s.order)),
+    Artifact("ifeval", T.ifeval_table, ("summary.csv",), "IFEval: the four official metrics.", lambda s: T.ifeval_table(s.summary, s.order)),
+    Artifact("ifeval_types", T.ifeval_types_table, ("summary.csv",), "IFEval: instruction-level strict accuracy per instruction type.", lambda s: T.ifeval_types_table(s.summary, s.order, s.baseline)),
     Artifact("pairs", T.pairs_table, ("summary.csv",), "Chosen contrasts.", lambda s: T.pairs_table(s.summary, s.pairs)),
     Artifact("outcome_counts", T.counts_table, ("summary.csv",), "Items improved / unchanged / regressed.", lambda s: T.counts_table(s.summary, s.order, s.baseline)),
     Artifact("seed_variance", T.seed_variance_table, ("summary.csv",), "Training-seed variance.", lambda s: T.seed_variance_table(s.summary)),

@@ -3,6 +3,9 @@ suites measure retention. The one place that knows the evaluation suites' vocabu
 
 from __future__ import annotations
 
+from mlx_instruct.evaluate.ifeval import INSTRUCTION_METRICS as IFEVAL_INSTRUCTION_METRICS
+from mlx_instruct.evaluate.ifeval import METRICS as IFEVAL_METRICS
+from mlx_instruct.evaluate.ifeval import instruction_type
 from mlx_instruct.evaluate.metrics import (
     ABS_FLOOR,
     NEUTRAL,
@@ -55,13 +58,28 @@ METRIC_LABELS = {
     "acc": "accuracy",
     "exact_match": "exact match",
     "pass@1": "pass@1",
+    "prompt_level_strict_acc": "prompt-level strict",
+    "prompt_level_loose_acc": "prompt-level loose",
+    "inst_level_strict_acc": "instruction-level strict",
+    "inst_level_loose_acc": "instruction-level loose",
     "tokens_per_s": "tokens/s",
     "peak_memory_gb": "peak memory (GB)",
     "score": "score",
 }
 
 
-__all__ = ["NEUTRAL", "RETENTION_METRICS", "RETENTION_SUITES", "THRESHOLDS", "is_benign"]
+# IFEval (in the benchmarks suite): instruction-level rows (item_id "<key>/<i>:<type>") also
+# form one unit per instruction type, level "instruction", benchmark "<benchmark>:<type>".
+__all__ = [
+    "IFEVAL_INSTRUCTION_METRICS",
+    "IFEVAL_METRICS",
+    "NEUTRAL",
+    "RETENTION_METRICS",
+    "RETENTION_SUITES",
+    "THRESHOLDS",
+    "instruction_type",
+    "is_benign",
+]
 
 
 def direction(suite: str, benchmark: str, metric: str) -> int:

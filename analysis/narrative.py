@@ -61,7 +61,11 @@ BENCHMARK_SOURCES = {
 def retention_sources(study: Study) -> str:
     """The retention benchmarks this study ran, cited (`TruthfulQA [@lin2022truthfulqa], ...`)."""
     results = study.results
-    ran = results.loc[results["suite"].isin(metrics.RETENTION_SUITES), "benchmark"]
+    ran = results.loc[
+        results["suite"].isin(metrics.RETENTION_SUITES)
+        & results["metric"].isin(metrics.RETENTION_METRICS),  # not IFEval: its own section
+        "benchmark",
+    ]
     names = []
     for group in dict.fromkeys(metrics.benchmark_group(b) for b in ran.unique()):
         label, key = BENCHMARK_SOURCES.get(group, (group, None))

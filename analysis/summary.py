@@ -30,8 +30,9 @@ SUMMARY_COLUMNS = [
 def units(results: pd.DataFrame) -> list[tuple[str, str, str, str, pd.DataFrame]]:
     """(suite, level, benchmark, metric, rows) views the summary estimates, rows keyed by `key`.
 
-    Levels: each benchmark; each benchmark group (`bbh:*` -> `bbh`); the whole suite (when
-    its benchmarks agree on the metric's direction); the derived pooled retention score.
+    Levels: each benchmark; each benchmark group (`bbh:*` -> `bbh`); each IFEval instruction
+    type (`ifeval:<type>`, level "instruction"); the whole suite (when its benchmarks agree on
+    the metric's direction); the derived pooled retention score.
     """
     out = []
     frame = results.assign(
@@ -43,6 +44,8 @@ def units(results: pd.DataFrame) -> list[tuple[str, str, str, str, pd.DataFrame]
             out.append(
                 (suite, "benchmark", benchmark, metric, rows[rows["benchmark"] == benchmark])
             )
+        if metric in metrics.IFEVAL_INSTRUCTION_METRICS:  # one unit per instruction type
+            out.extend(_instruction_units(suite, metric, rows))
         groups = rows["benchmark"].map(metrics.benchmark_group)
         for group in dict.fromkeys(groups):
             members = set(rows.loc[groups == group, "benchmark"])
@@ -63,6 +66,19 @@ def units(results: pd.DataFrame) -> list[tuple[str, str, str, str, pd.DataFrame]
     if pooled:
         rows = pd.concat(pooled).assign(suite="retention", metric="score")
         out.append(("retention", "derived", "all", "score", rows))
+    return out
+
+
+def _instruction_units(suite: str, metric: str, rows: pd.DataFrame) -> list[tuple]:
+    """IFEval instruction-level rows by instruction type (item_id "<key>/<i>:<type>")."""
+    kinds = rows["item_id"].map(metrics.instruction_type)
+    out = []
+    for benchmark in dict.fromkeys(rows["benchmark"]):
+        same = rows["benchmark"] == benchmark
+        for kind in sorted(set(kinds[same])):
+            out.append(
+                (suite, "instruction", f"{benchmark}:{kind}", metric, rows[same & (kinds == kind)])
+            )
     return out
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from analysis import metrics
 from analysis.report import ci, level, num
 from analysis.summary import pick
+from analysis.tables_ifeval import ifeval_setup, ifeval_table, ifeval_types_table  # noqa: F401
 from analysis.tables_runs import (  # noqa: F401  (one namespace for the paper: T.*)
     cost_table,
     effective_rank_table,

@@ -1,7 +1,7 @@
 """The `benchmarks` suite: lm-evaluation-harness tasks on the loaded MLX model.
 
 Settings (config["evaluation"]["suites"]["benchmarks"]): one entry per benchmark,
-`{n, tasks, num_fewshot, source}`:
+`{n, tasks, num_fewshot, source, max_tokens}`:
 - n: items per task (lm-eval `limit`: the first n documents); all when absent.
 - tasks: BBH subtasks (default: DEFAULT_BBH_TASKS); for another hub benchmark, the lm-eval
   task names to run instead of the benchmark's own name.
@@ -9,20 +9,24 @@ Settings (config["evaluation"]["suites"]["benchmarks"]): one entry per benchmark
 - source: "local" (task YAMLs in ./tasks over the vendored copies in resources/data, each
   checked against its sha256) or "hub" (lm-eval's registered tasks, datasets from the
   Hugging Face Hub). Default: local where a vendored copy exists (truthfulqa_mc1, bbh,
-  gsm8k), else hub: any other name (arc_easy, arc_challenge, hellaswag, mmlu, ...) is an
-  lm-eval task.
+  gsm8k, ifeval), else hub: any other name (arc_easy, arc_challenge, hellaswag, mmlu, ...)
+  is an lm-eval task.
+- max_tokens (ifeval only): the generation cap (lm-eval's max_gen_toks; official 1280).
+  IFEval is lm-eval's own task and checkers over the vendored prompts, each prompt in the
+  study's template (see ifeval.py).
 
 Rows: one per item and metric: suite "benchmarks", benchmark "truthfulqa_mc1" | "bbh:<task>"
 | "gsm8k" | <task> (group members: the group name, item_id "<subtask>/<doc_id>"), item_id
 the document index, metric as lm-eval names it ("acc", "acc_norm", "exact_match", ...),
-value 0/1. Generative tasks also get metric "answered" (1 when the answer could be parsed:
+value 0/1. IFEval: item_id the prompt's key for prompt_level_{strict,loose}_acc and
+"<key>/<index>:<instruction_id>" for inst_level_{strict,loose}_acc (one row per instruction).
+Generative tasks also get metric "answered" (1 when the answer could be parsed:
 an unparsable or empty answer scores 0 and is counted there) and their generations.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import importlib.util
 import json
 import re
@@ -30,10 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.evaluate import ifeval
+from mlx_instruct.evaluate.benchmark_files import (  # noqa: F401  (tests import them from here)
+    _read_gsm8k,
+    _read_truthfulqa,
+    bbh_file,
+    read_bbh,
+)
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
-from mlx_instruct.io import iter_jsonl, write_json
-from mlx_instruct.resources import data_file, datasets
+from mlx_instruct.io import write_json
+from mlx_instruct.resources import data_file
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 DEFAULT_BBH_TASKS = [
@@ -43,7 +54,12 @@ DEFAULT_BBH_TASKS = [
     "navigate",
     "sports_understanding",
 ]
-LOCAL_DATASETS = {"truthfulqa_mc1": "truthfulqa", "bbh": "bbh", "gsm8k": "gsm8k"}  # resources
+LOCAL_DATASETS = {
+    "truthfulqa_mc1": "truthfulqa",
+    "bbh": "bbh",
+    "gsm8k": "gsm8k",
+    "ifeval": "ifeval",
+}
 OPTION_TARGET = re.compile(r"\([A-Z]\)")
 MAX_CLOSED_SET = 5  # a BBH task whose targets take at most this many values is multiple choice
 INVALID = {"", "[invalid]"}
@@ -57,78 +73,7 @@ class BenchmarkPlan:
     labels: dict[str, str] = field(default_factory=dict)  # lm-eval task name -> benchmark
     limit: int | None = None
     num_fewshot: int | None = None
-
-
-# -- local files: validation (before any model work) ---------------------------------------
-
-
-def _read_truthfulqa(path: Path) -> int:
-    if not path.is_file():
-        raise EvalDataError(f"{path}: TruthfulQA file not found (needed by truthfulqa_mc1)")
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            need = {"Question", "Best Answer", "Incorrect Answers"}
-            missing = need - set(reader.fieldnames or [])
-            if missing:
-                raise EvalDataError(f"{path}: missing column(s) {sorted(missing)}")
-            count = 0
-            for row in reader:
-                line = reader.line_num
-                if not (row.get("Question") or "").strip():
-                    raise EvalDataError(f"{path}:{line}: empty Question")
-                if not (row.get("Best Answer") or "").strip():
-                    raise EvalDataError(f"{path}:{line}: empty Best Answer")
-                if not [a for a in (row.get("Incorrect Answers") or "").split(";") if a.strip()]:
-                    raise EvalDataError(f"{path}:{line}: no Incorrect Answers")
-                count += 1
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise EvalDataError(f"{path}: malformed CSV ({error})") from None
-    if not count:
-        raise EvalDataError(f"{path}: no questions")
-    return count
-
-
-def _read_gsm8k(path: Path) -> int:
-    if not path.is_file():
-        raise EvalDataError(f"{path}: GSM8K file not found (needed by gsm8k)")
-    count = 0
-    for line_no, doc in iter_jsonl(path, error=EvalDataError, objects=True):
-        if not isinstance(doc.get("question"), str):
-            raise EvalDataError(f"{path}:{line_no}: no 'question' string")
-        if not isinstance(doc.get("answer"), str) or "####" not in doc["answer"]:
-            raise EvalDataError(f"{path}:{line_no}: 'answer' lacks the '#### <number>' line")
-        count += 1
-    if not count:
-        raise EvalDataError(f"{path}: no questions")
-    return count
-
-
-def read_bbh(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise EvalDataError(f"{path}: BBH task file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise EvalDataError(f"{path}: malformed JSON ({error})") from None
-    examples = data.get("examples") if isinstance(data, dict) else None
-    if not isinstance(examples, list) or not examples:
-        raise EvalDataError(f"{path}: expected {{'examples': [{{input, target}}, ...]}}")
-    for i, ex in enumerate(examples):
-        if not (isinstance(ex, dict) and isinstance(ex.get("input"), str)):
-            raise EvalDataError(f"{path}: examples[{i}]: no 'input' string")
-        if not isinstance(ex.get("target"), str):
-            raise EvalDataError(f"{path}: examples[{i}]: no 'target' string")
-    return examples
-
-
-def bbh_file(task: str) -> Path:
-    """The vendored bbh/<task>.json; an unknown task names the setting and the known ones."""
-    files = datasets()["bbh"].files
-    if f"bbh/{task}.json" not in files:
-        known = ", ".join(sorted(Path(f).stem for f in files))
-        raise EvalDataError(f"benchmarks.bbh.tasks: no BBH task {task!r} (known: {known})")
-    return data_file("bbh", f"bbh/{task}.json")
+    max_gen_toks: int | None = None  # a generation cap above the adapter's default (ifeval)
 
 
 # -- local task configs ---------------------------------------------------------------------
@@ -212,15 +157,23 @@ def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
     plans = []
     for name, spec in (settings or {}).items():
         spec = dict(spec or {})
-        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source"}
+        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source", "max_tokens"}
         if unknown:
             raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
+        if "max_tokens" in spec and name != "ifeval":
+            raise EvalDataError(f"benchmarks.{name}.max_tokens: only ifeval takes max_tokens")
         source = spec.get("source") or ("local" if name in LOCAL_DATASETS else "hub")
         if source not in ("local", "hub"):
             raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
         limit, shots = spec.get("n"), spec.get("num_fewshot")
         plan = BenchmarkPlan(name, source, [], limit=limit, num_fewshot=shots)
-        if source == "local":
+        if name == "ifeval":
+            path = data_file("ifeval") if source == "local" else None
+            cfg = ifeval.task_config(path, spec.get("max_tokens"))
+            plan.tasks.append(cfg)
+            plan.labels[cfg["task"]] = "ifeval"
+            plan.max_gen_toks = cfg["generation_kwargs"]["max_gen_toks"]
+        elif source == "local":
             if name not in LOCAL_DATASETS:
                 raise EvalDataError(
                     f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_DATASETS)}); "
@@ -286,11 +239,13 @@ def samples_to_rows(plan: BenchmarkPlan, samples: dict[str, list[dict]], ctx=Non
         for sample in task_samples:
             if (sample.get("filter") or "") != keep:
                 continue
-            item_id = f"{prefix}{sample['doc_id']}"
-            for metric in sample.get("metrics", []):
-                value = _number(sample.get(metric))
-                if value is not None:
-                    rows.append(_row(benchmark, item_id, metric, value))
+            if plan.name == "ifeval":  # per prompt and per instruction
+                item_id, scores = ifeval.sample_rows(sample)
+            else:
+                item_id = f"{prefix}{sample['doc_id']}"
+                values = [(m, _number(sample.get(m))) for m in sample.get("metrics", [])]
+                scores = [(item_id, m, v) for m, v in values if v is not None]
+            rows.extend(_row(benchmark, item, metric, value) for item, metric, value in scores)
             args = sample.get("arguments") or []
             generative = bool(args) and len(args[0]) >= 2 and isinstance(args[0][1], dict)
             if generative:
@@ -340,10 +295,11 @@ def check_hub_tasks(plans: list[BenchmarkPlan]):
         manager = TaskManager()
     known = set(manager.all_tasks)
     for plan in hub:
-        unknown = [t for t in plan.tasks if t not in known]
+        names = [t for t in plan.tasks if isinstance(t, str)]  # dicts: full configs (ifeval)
+        unknown = [t for t in names if t not in known]
         if unknown:
             raise EvalDataError(f"benchmarks.{plan.name}: lm-eval has no task(s) {unknown}")
-        for task in plan.tasks:
+        for task in names:
             missing = [m for m in EXTRA_MODULES.get(task, ()) if find_spec(m) is None]
             if missing:
                 raise EvalDataError(
@@ -360,9 +316,14 @@ def run_benchmarks(ctx, settings: dict) -> list[dict]:
     plans = plan_benchmarks(settings)  # all files checked before work
     manager = check_hub_tasks(plans)
     defaults = ctx.generation_defaults
+    caps = [p.max_gen_toks for p in plans if p.max_gen_toks]
     lm = MLXEvalLM(
         ctx.model, ctx.tokenizer, batch_size=defaults.get("batch_size", 16), seed=ctx.seed
     )
+    lm.max_gen_cap = max([lm.max_gen_cap, *caps])
+    for plan in plans:
+        if plan.name == "ifeval":  # each prompt in the study's template, as tuned
+            plan.tasks = [ifeval.with_template(cfg, ctx.format) for cfg in plan.tasks]
     rows: list[dict] = []
     parts = []
     for plan in plans:
