@@ -163,6 +163,7 @@ def run(
         "samples": tidy.samples(results, config),
         "generations": tidy.generations(results, config),
         "runs": tidy.runs_table(results, config),
+        "omitted": tidy.omitted(results, config),
     }
     if with_geometry:
         extras.update(geometry(results, config, log=log, max_elements=geometry_budget))

@@ -356,6 +356,21 @@ def generations(results: str | Path, config: dict[str, Any]) -> pd.DataFrame:
     return frame[columns + [c for c in frame.columns if c not in columns]]
 
 
+def omitted(results: str | Path, config: dict[str, Any]) -> pd.DataFrame:
+    """Every `<suite>.omitted.jsonl`: what an optional benchmark left out, per run, and why."""
+    rows = [
+        {**keys, **{k: record.get(k) for k in ("suite", "benchmark", "reason")}}
+        for keys in run_keys(config)
+        for path in sorted(
+            (Path(results) / "evals" / keys["experiment"] / f"s{keys['seed']}").glob(
+                "*.omitted.jsonl"
+            )
+        )
+        for record in read_jsonl(path)
+    ]
+    return pd.DataFrame(rows, columns=[*RUN_KEYS, "suite", "benchmark", "reason"])
+
+
 def _flat(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)

@@ -244,3 +244,40 @@ def test_interrupted_suite_redoes_only_unfinished_benchmarks(ctx, tmp_path, monk
     benchmarks = {json.loads(line)["benchmark"] for line in path.read_text().splitlines()}
     assert benchmarks == {"truthfulqa_mc1", "gsm8k"}
     assert not list(tmp_path.glob(".benchmarks.*"))
+
+
+def test_an_optional_hub_benchmark_that_cannot_load_is_left_out_and_listed(
+    ctx, tmp_path, monkeypatch
+):
+    import mlx_instruct.evaluate.benchmarks as benchmarks
+    import mlx_instruct.evaluate.lmeval as lmeval
+    from analysis import tidy
+
+    real = lmeval.run_tasks
+
+    def offline(lm, tasks, **kwargs):
+        if tasks == ["hellaswag"]:
+            raise ConnectionError("no route to the Hub")
+        return real(lm, tasks, **kwargs)
+
+    monkeypatch.setattr(lmeval, "run_tasks", offline)
+    monkeypatch.setattr(benchmarks, "check_hub_tasks", lambda plans: None)
+    settings = {"truthfulqa_mc1": {"n": 2}, "hellaswag": {"n": 2, "optional": True}}
+    out = tmp_path / "evals" / "base" / "s0"
+    ctx.out_dir = out
+    path = run_suite(ctx, "benchmarks", settings)
+    assert {json.loads(line)["benchmark"] for line in path.read_text().splitlines()} == {
+        "truthfulqa_mc1"
+    }
+    left = [
+        json.loads(line) for line in (out / "benchmarks.omitted.jsonl").read_text().splitlines()
+    ]
+    assert left[0]["benchmark"] == "hellaswag" and "no route to the Hub" in left[0]["reason"]
+    config = {"study": "t", "experiments": {"base": {"method": "none"}}, "training": {}}
+    frame = tidy.omitted(tmp_path, config)
+    assert list(frame["benchmark"]) == ["hellaswag"] and list(frame["experiment"]) == ["base"]
+    settings["hellaswag"].pop("optional")  # not optional: the same failure stops the suite
+    with pytest.raises(EvalDataError, match=r"benchmarks.hellaswag: loading .* optional: true"):
+        run_suite(ctx, "benchmarks", settings, force=True)
+    with pytest.raises(EvalDataError, match="only a Hub benchmark can be optional"):
+        plan_benchmarks({"gsm8k": {"optional": True}})

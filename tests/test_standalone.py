@@ -27,8 +27,8 @@ def test_no_run_time_path_reads_outside_the_repository() -> None:
         base = ROOT / top
         files = [base] if base.is_file() else [p for p in base.rglob("*") if p.is_file()]
         for path in files:
-            if path.suffix in {".pyc", ".png", ".svg", ".safetensors"}:
-                continue
+            if path.suffix in {".pyc", ".png", ".svg", ".safetensors", ".md"}:
+                continue  # .md: prose (e.g. how CI builds Quarto), never read by a stage
             text = path.read_text(encoding="utf-8", errors="replace")
             for number, line in enumerate(text.splitlines(), start=1):
                 if OUTSIDE.search(line):

@@ -118,8 +118,13 @@ def verify(names: list[str] | None = None) -> list[Path]:
     ]
 
 
-def bbh_task_file(task: str) -> str:
-    return f"bbh/{task}.json"
+def bbh_task(task: str) -> Path:
+    """The verified bbh/<task>.json; an unknown task lists the known ones."""
+    files = datasets()["bbh"].files
+    if f"bbh/{task}.json" not in files:
+        known = ", ".join(sorted(Path(f).stem for f in files))
+        raise ResourceError(f"no BBH task {task!r} (known: {known})")
+    return data_file("bbh", f"bbh/{task}.json")
 
 
 def check_study(config: dict) -> None:
@@ -150,14 +155,13 @@ def check_study(config: dict) -> None:
         if suite in suites:
             check(f"evaluation.suites.{suite}", names)
     bbh = ((suites.get("benchmarks") or {}).get("bbh") or {}).get("tasks") or []
-    files = datasets()["bbh"].files
     for index, task in enumerate(bbh):
-        if bbh_task_file(task) not in files:
-            known = ", ".join(sorted(Path(f).stem for f in files))
+        try:
+            bbh_task(task)
+        except ResourceError as error:
             raise ResourceError(
-                f"evaluation.suites.benchmarks.bbh.tasks[{index}]: no BBH task {task!r} "
-                f"(known: {known})"
-            )
+                f"evaluation.suites.benchmarks.bbh.tasks[{index}]: {error}"
+            ) from None
 
 
 def readme_table() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.io import iter_jsonl
-from mlx_instruct.resources import data_file, datasets
+from mlx_instruct.resources import ResourceError, bbh_task
 
 
 def _read_truthfulqa(path: Path) -> int:
@@ -77,8 +77,7 @@ def read_bbh(path: Path) -> list[dict]:
 
 def bbh_file(task: str) -> Path:
     """The vendored bbh/<task>.json; an unknown task names the setting and the known ones."""
-    files = datasets()["bbh"].files
-    if f"bbh/{task}.json" not in files:
-        known = ", ".join(sorted(Path(f).stem for f in files))
-        raise EvalDataError(f"benchmarks.bbh.tasks: no BBH task {task!r} (known: {known})")
-    return data_file("bbh", f"bbh/{task}.json")
+    try:
+        return bbh_task(task)
+    except ResourceError as error:
+        raise EvalDataError(f"benchmarks.bbh.tasks: {error}") from None

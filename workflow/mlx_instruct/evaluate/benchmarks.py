@@ -30,6 +30,7 @@ import copy
 import importlib.util
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,9 @@ from mlx_instruct.evaluate.benchmark_files import (  # noqa: F401  (tests import
     read_bbh,
 )
 from mlx_instruct.evaluate.context import EvalDataError
-from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.evaluate.runner import register_suite, write_omitted
 from mlx_instruct.io import write_json
-from mlx_instruct.resources import data_file
+from mlx_instruct.resources import BENCHMARK_DATASETS, data_file
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 DEFAULT_BBH_TASKS = [
@@ -54,12 +55,7 @@ DEFAULT_BBH_TASKS = [
     "navigate",
     "sports_understanding",
 ]
-LOCAL_DATASETS = {
-    "truthfulqa_mc1": "truthfulqa",
-    "bbh": "bbh",
-    "gsm8k": "gsm8k",
-    "ifeval": "ifeval",
-}
+LOCAL_DATASETS = BENCHMARK_DATASETS  # benchmarks with a vendored copy (resources/data)
 OPTION_TARGET = re.compile(r"\([A-Z]\)")
 MAX_CLOSED_SET = 5  # a BBH task whose targets take at most this many values is multiple choice
 INVALID = {"", "[invalid]"}
@@ -74,6 +70,7 @@ class BenchmarkPlan:
     limit: int | None = None
     num_fewshot: int | None = None
     max_gen_toks: int | None = None  # a generation cap above the adapter's default (ifeval)
+    optional: bool = False  # a Hub benchmark that may be left out when it cannot be loaded
 
 
 # -- local task configs ---------------------------------------------------------------------
@@ -157,7 +154,7 @@ def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
     plans = []
     for name, spec in (settings or {}).items():
         spec = dict(spec or {})
-        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source", "max_tokens"}
+        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source", "max_tokens", "optional"}
         if unknown:
             raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
         if "max_tokens" in spec and name != "ifeval":
@@ -165,8 +162,14 @@ def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
         source = spec.get("source") or ("local" if name in LOCAL_DATASETS else "hub")
         if source not in ("local", "hub"):
             raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
+        if spec.get("optional") and source != "hub":
+            raise EvalDataError(
+                f"benchmarks.{name}.optional: only a Hub benchmark can be optional "
+                "(a vendored copy is always there)"
+            )
         limit, shots = spec.get("n"), spec.get("num_fewshot")
         plan = BenchmarkPlan(name, source, [], limit=limit, num_fewshot=shots)
+        plan.optional = bool(spec.get("optional"))
         if name == "ifeval":
             path = data_file("ifeval") if source == "local" else None
             cfg = ifeval.task_config(path, spec.get("max_tokens"))
@@ -326,6 +329,7 @@ def run_benchmarks(ctx, settings: dict) -> list[dict]:
             plan.tasks = [ifeval.with_template(cfg, ctx.format) for cfg in plan.tasks]
     rows: list[dict] = []
     parts = []
+    omitted = []
     for plan in plans:
         # each benchmark's rows are kept until the suite completes: a rerun after an
         # interruption redoes only the benchmarks that had not finished
@@ -350,14 +354,22 @@ def run_benchmarks(ctx, settings: dict) -> list[dict]:
         except Exception as error:  # noqa: BLE001  (datasets/hub errors vary by version)
             if plan.source != "hub" or isinstance(error, EvalDataError):
                 raise
+            reason = f"loading {plan.tasks} from the Hugging Face Hub failed ({type(error).__name__}: {str(error)[:200]})"
+            if plan.optional:  # explicit in the study file; the report lists it
+                print(
+                    f"warning: benchmarks.{plan.name} (optional) left out: {reason}",
+                    file=sys.stderr,
+                )
+                omitted.append({"suite": "benchmarks", "benchmark": plan.name, "reason": reason})
+                continue
             raise EvalDataError(
-                f"benchmarks.{plan.name}: loading {plan.tasks} from the Hugging Face Hub "
-                f"failed ({type(error).__name__}: {str(error)[:200]}); use source: local "
-                "where a local copy exists"
+                f"benchmarks.{plan.name}: {reason}; use source: local where a local copy "
+                "exists, or optional: true to leave it out"
             ) from error
         new = samples_to_rows(plan, samples, ctx)
         write_json(part, {"rows": new, "generations": ctx.generations[before:]})
         rows.extend(new)
+    write_omitted(ctx.out_dir, "benchmarks", omitted)
     for part in parts:
         part.unlink(missing_ok=True)
     return rows

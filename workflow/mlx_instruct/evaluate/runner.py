@@ -77,6 +77,16 @@ def suite_paths(out_dir: str | Path, suite: str) -> tuple[Path, Path]:
     return out_dir / f"{suite}.jsonl", out_dir / f"{suite}.generations.jsonl"
 
 
+def write_omitted(out_dir: str | Path, suite: str, omitted: list[dict]) -> None:
+    """<suite>.omitted.jsonl: what an optional part of a suite left out and why (the
+    aggregate collects it and the report lists it); removed when nothing was left out."""
+    path = Path(out_dir) / f"{suite}.omitted.jsonl"
+    if omitted:
+        write_jsonl(path, omitted)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def is_complete(out_dir: str | Path, suite: str) -> bool:
     return suite_paths(out_dir, suite)[0].is_file()
 
