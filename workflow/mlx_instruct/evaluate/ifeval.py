@@ -21,6 +21,7 @@ Google's instruction_following_eval), never rewritten here; this module only
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def task_config(path: Path | None, max_tokens: int | None = None) -> dict:
     return cfg
 
 
-def with_template(cfg: dict, format_prompt) -> dict:
+def with_template(cfg: dict, format_prompt: Callable[[str], str]) -> dict:
     """The config with each prompt formatted by the study's template (`ctx.format`), as the
     models were tuned on it (lm-eval's --apply_chat_template, for every template)."""
     return dict(cfg, doc_to_text=lambda doc: format_prompt(doc["prompt"]))
