@@ -82,7 +82,10 @@ def cmd_paper(args) -> int:
 
     out = args.out or str(Path(args.results) / "report")
     if args.command == "preview":
-        return paper.preview(args.results, out, config=args.config, qmd=args.qmd)
+        extra = ["--no-browser"] * args.no_browser + (
+            ["--port", str(args.port)] if args.port else []
+        )
+        return paper.preview(args.results, out, config=args.config, qmd=args.qmd, quarto_args=extra)
     return paper.main(args.results, out, config=args.config, require=args.require, qmd=args.qmd)
 
 
@@ -137,6 +140,9 @@ def parser() -> argparse.ArgumentParser:
             )
         if name == "paper":
             sub.add_argument("--require", action="store_true", help="fail when Quarto is missing")
+        if name == "preview":
+            sub.add_argument("--port", type=int, help="the preview server's port")
+            sub.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return main
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -142,7 +143,13 @@ def main(
     return 0
 
 
-def preview(results: str, out: str, config: str | None = None, qmd: str | None = None) -> int:
+def preview(
+    results: str,
+    out: str,
+    config: str | None = None,
+    qmd: str | None = None,
+    quarto_args: list[str] | None = None,
+) -> int:
     """The author's loop: execute the report into `out`, run `quarto preview` on it (a local
     server that re-renders and reloads the browser when report.md changes), and re-execute
     the report whenever one of its sources (knit.sources: sections, _quarto.yml, the
@@ -161,11 +168,17 @@ def preview(results: str, out: str, config: str | None = None, qmd: str | None =
         return {p: p.stat().st_mtime_ns for p in knit.sources(qmd) if p.is_file()}
 
     seen = stamp()
-    document = knit.knit(qmd, out, results=results, config=config)
+    try:
+        document = knit.knit(qmd, out, results=results, config=config)
+    except knit.KnitError as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
     server = subprocess.Popen(
-        [quarto, "preview", document.name, "--to", "html"], cwd=document.parent
+        [quarto, "preview", document.name, "--to", "html", *(quarto_args or [])],
+        cwd=document.parent,
     )
     print(f"paper: previewing {document}; edit paper/ or analysis/ and save to re-render")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stops the server too (finally)
     try:
         while server.poll() is None:
             time.sleep(1)

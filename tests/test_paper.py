@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
@@ -236,3 +237,64 @@ def test_knit_reports_the_failing_cell_by_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "_part.qmd").write_text("Value: `{python} x + 1`.\n")
     text = knit.knit(tmp_path / "doc.qmd", tmp_path / "out").read_text()
     assert "Value: 42." in text and "x = 41" not in text
+
+
+def test_preview_reexecutes_the_report_when_a_source_changes(synthetic: Path, tmp_path: Path):
+    """The author's loop (`analysis preview`), with a stand-in for `quarto preview`: saving
+    the document re-executes it into report Markdown that Quarto's server re-renders."""
+    fake = tmp_path / "quarto"
+    fake.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/args"\nexec sleep 120\n')
+    fake.chmod(0o755)
+    doc = tmp_path / "paper" / "doc.qmd"
+    doc.parent.mkdir()
+    doc.write_text(
+        '---\ntitle: "t"\n---\n\n```{python}\n#| include: false\nx = 1\n```\n\nValue: `{python} x`.\n'
+    )
+    out = tmp_path / "out"
+    args = ["preview", "--results", str(synthetic), "--out", str(out), "--qmd", str(doc)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "analysis", *args, "--no-browser", "--port", "4999"],
+        cwd=ROOT,
+        env={**os.environ, "QUARTO_PATH": str(fake)},
+    )
+
+    def shows(text: str) -> bool:
+        for _ in range(120):
+            if (out / "doc.md").is_file() and text in (out / "doc.md").read_text():
+                return True
+            time.sleep(0.5)
+        return False
+
+    try:
+        assert shows("Value: 1.")
+        doc.write_text(doc.read_text().replace("x = 1", "x = 2"))
+        assert shows("Value: 2.")
+        assert (tmp_path / "args").read_text().split() == [
+            "preview",
+            "doc.md",
+            "--to",
+            "html",
+            "--no-browser",
+            "--port",
+            "4999",
+        ]
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0
+
+
+def test_knit_rejects_a_cell_option_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "doc.qmd").write_text("```{python}\n#| label: fig-x\n#| fig-width: 4\n1\n```\n")
+    with pytest.raises(knit.KnitError, match=r"doc.qmd:1: cell option\(s\) fig-width not"):
+        knit.parse(tmp_path / "doc.qmd")
+
+
+def test_the_report_rule_depends_on_every_paper_source_and_the_code_it_imports() -> None:
+    sources = {p.relative_to(ROOT).as_posix() for p in knit.sources()}
+    sections = {p.relative_to(ROOT).as_posix() for p in (PAPER / "sections").glob("*.qmd")}
+    assert sections and sections <= sources
+    assert {"paper/report.qmd", "paper/_quarto.yml", "paper/references.bib"} <= sources
+    assert {"paper/theme.scss", "analysis/knit.py", "analysis/narrative.py"} <= sources
+    assert "analysis/stats.py" in sources  # imported by a module the cells import
+    rule = (ROOT / "workflow/rules/report.smk").read_text()
+    assert "knit_lib.sources(" in rule
