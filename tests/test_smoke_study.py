@@ -4,7 +4,9 @@ This is what CI proves: every stage runs for every method, the report renders wi
 Quarto to HTML and PDF with every figure, table, cross-reference and citation resolved and
 reads in a browser without errors, editing a section of the paper re-renders it, the tidy
 table and figures pick up a new config entry with no code change, and editing the study
-reruns only what depends on the edit. The render checks need Quarto, poppler-utils and
+reruns only what depends on the edit. It all runs in a copy of the repository placed where
+nothing is beside it (no ../shared), importing the copy's own code, so the study proves it
+stands alone. The render checks need Quarto, poppler-utils and
 Chromium: skipped where they are missing, failed under CI (tests/report_checks.py).
 """
 
@@ -27,7 +29,36 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+def standalone_copy(dest: Path) -> Path:
+    """The repository's tracked and new (not ignored) files copied to dest/mlx-instruct, the
+    only entry of dest: a clone as a user has it, nothing beside it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    clone = dest / "mlx-instruct"
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    return clone
+
+
+def standalone_path(clone: Path) -> str:
+    return os.pathsep.join([str(clone / "workflow"), str(clone)])
+
+
+def clone_of(results_dir: Path) -> Path:
+    return results_dir.parent / "alone" / "mlx-instruct"
+
+
 def snakemake(configfile: Path, results_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Snakemake in the standalone copy beside `results_dir`, on the copy's own code (its
+    workflow/ and analysis/ first on PYTHONPATH, ahead of the editable install)."""
+    clone = clone_of(results_dir)
+    env = {**os.environ, "PYTHONPATH": standalone_path(clone)}
     command = [
         sys.executable,
         "-m",
@@ -40,7 +71,7 @@ def snakemake(configfile: Path, results_dir: Path, *extra: str) -> subprocess.Co
         f"results_dir={results_dir}",
         *extra,
     ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
 
 
 def _failure(result: subprocess.CompletedProcess, results: Path) -> str:
@@ -55,6 +86,16 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     results_dir = base / "results"
     configfile = base / "smoke.yaml"
     configfile.write_text((ROOT / "configs/smoke.yaml").read_text())
+    clone = standalone_copy(base / "alone")
+    assert clone == clone_of(results_dir) and [p.name for p in clone.parent.iterdir()] == [
+        clone.name
+    ]
+    env = {**os.environ, "PYTHONPATH": standalone_path(clone)}
+    probe = "import mlx_instruct.resources as r, analysis; print(r.DATA_DIR, analysis.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert all(Path(p).is_relative_to(clone) for p in where.stdout.split()), where
     result = snakemake(configfile, results_dir)
     assert result.returncode == 0, _failure(result, results_dir)
     return configfile, results_dir / "smoke"
@@ -135,7 +176,8 @@ def test_editing_a_section_or_the_analysis_code_rerenders_the_report(
     smoke: tuple[Path, Path],
 ) -> None:
     configfile, results = smoke
-    for edited in (ROOT / "paper/sections/_setup.qmd", ROOT / "analysis/narrative.py"):
+    clone = clone_of(results.parent)
+    for edited in (clone / "paper/sections/_setup.qmd", clone / "analysis/narrative.py"):
         # A real edit (Snakemake compares checksums, so a touch alone reruns nothing),
         # undone right after the dry run with the file's original mtime.
         original, before = edited.read_bytes(), edited.stat()
