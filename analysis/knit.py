@@ -263,14 +263,14 @@ def _names(value) -> list[str]:
 
 
 def resources(front: dict) -> list[str]:
-    """Files the front matter names (bibliography, CSL, HTML themes and CSS), which must
-    sit beside the executed report for Quarto to find them."""
-    names = _names(front.get("bibliography")) + _names(front.get("csl"))
+    """Files the front matter names (bibliography, CSL, Lua filters, HTML themes and CSS),
+    which must sit beside the executed report for Quarto to find them."""
+    names = [n for key in ("bibliography", "csl", "filters") for n in _names(front.get(key))]
     formats = front.get("format") if isinstance(front.get("format"), dict) else {}
     for spec in formats.values():
         if isinstance(spec, dict):
             names += _names(spec.get("theme")) + _names(spec.get("css"))
-    return [n for n in names if n.endswith((".bib", ".csl", ".scss", ".css"))]
+    return [n for n in names if n.endswith((".bib", ".csl", ".lua", ".scss", ".css"))]
 
 
 def _imports(source: str, package: str) -> set[str]:
