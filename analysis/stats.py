@@ -54,13 +54,31 @@ def _mean_diff(x, y, axis=-1):
     return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
+def _ratio(sums, counts, axis=-1):
+    return np.sum(sums, axis=axis) / np.sum(counts, axis=axis)
+
+
+def _ratio_diff(sums_x, sums_y, counts, axis=-1):
+    return (np.sum(sums_x, axis=axis) - np.sum(sums_y, axis=axis)) / np.sum(counts, axis=axis)
+
+
 def _bootstrap(
-    data: tuple[np.ndarray, ...], statistic, estimate: float, paired: bool, boot: Bootstrap
+    data: tuple[np.ndarray, ...],
+    statistic,
+    estimate: float,
+    paired: bool,
+    boot: Bootstrap,
+    degenerate: bool | None = None,
 ) -> CI:
-    """BCa, falling back to the percentile interval where BCa is undefined."""
+    """BCa, falling back to the percentile interval where BCa is undefined. `degenerate`
+    overrides the check for a statistic whose resamples cannot vary."""
     if min(len(sample) for sample in data) < 2:
         return CI(estimate, np.nan, np.nan, "n<2")
-    if all(np.ptp(sample) == 0 for sample in data) or (paired and np.ptp(data[0] - data[1]) == 0):
+    if degenerate is None:
+        degenerate = all(np.ptp(sample) == 0 for sample in data) or (
+            paired and np.ptp(data[0] - data[1]) == 0
+        )
+    if degenerate:
         return CI(estimate, estimate, estimate, "degenerate")
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
@@ -102,6 +120,44 @@ def paired_diff_ci(x, y, boot: Bootstrap = Bootstrap()) -> CI:
     if len(x) == 0:
         return CI(np.nan, np.nan, np.nan, "n<2")
     return _bootstrap((x, y), _mean_diff, float(x.mean() - y.mean()), True, boot)
+
+
+def _cluster_sums(clusters, *values) -> tuple[np.ndarray, ...]:
+    """Per cluster: the sum of each value array, then the item count."""
+    _, index = np.unique(np.asarray(clusters), return_inverse=True)
+    sums = tuple(np.bincount(index, weights=v) for v in values)
+    return (*sums, np.bincount(index).astype(float))
+
+
+def cluster_mean_ci(x, clusters, boot: Bootstrap = Bootstrap()) -> CI:
+    """The mean of items that come in clusters (the instructions of one IFEval prompt),
+    resampling whole clusters: items of one response are not independent, and resampling
+    them one by one makes the interval too narrow (tests/test_analysis.py measures it)."""
+    x, clusters = np.asarray(x, dtype=float), np.asarray(clusters)
+    keep = np.isfinite(x)
+    if not keep.any():
+        return CI(np.nan, np.nan, np.nan, "n<2")
+    sums, counts = _cluster_sums(clusters[keep], x[keep])
+    return _bootstrap(
+        (sums, counts), _ratio, float(x[keep].mean()), True, boot, np.ptp(sums / counts) == 0
+    )
+
+
+def cluster_paired_diff_ci(x, y, clusters, boot: Bootstrap = Bootstrap()) -> CI:
+    """mean(x - y) over paired clustered items, resampling whole clusters."""
+    x, y, clusters = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(clusters)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.any():
+        return CI(np.nan, np.nan, np.nan, "n<2")
+    sums_x, sums_y, counts = _cluster_sums(clusters[keep], x[keep], y[keep])
+    return _bootstrap(
+        (sums_x, sums_y, counts),
+        _ratio_diff,
+        float((x[keep] - y[keep]).mean()),
+        True,
+        boot,
+        np.ptp((sums_x - sums_y) / counts) == 0,
+    )
 
 
 def unpaired_diff_ci(x, y, boot: Bootstrap = Bootstrap()) -> CI:

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics
-from analysis.stats import Bootstrap, classify, mean_ci, paired_diff_ci, unpaired_diff_ci
+from analysis.stats import (
+    Bootstrap,
+    classify,
+    cluster_mean_ci,
+    cluster_paired_diff_ci,
+    mean_ci,
+    paired_diff_ci,
+    unpaired_diff_ci,
+)
 
 DEFAULT_BOOT = Bootstrap()
 
@@ -115,14 +123,21 @@ def contrast(
     direction: int,
     tolerance,
     boot: Bootstrap,
+    clusters: pd.Index | None = None,
 ) -> dict:
-    """experiment - reference over items: estimate, interval, ratio, improved/unchanged/regressed."""
+    """experiment - reference over items: estimate, interval, ratio, improved/unchanged/regressed.
+    `clusters` (aligned with by_item's index): resample whole clusters, not items."""
     if experiment not in by_item or reference not in by_item:
         return {}
     x, y = by_item[experiment], by_item[reference]
     if paired:
         both = x.notna() & y.notna()
-        ci = paired_diff_ci(x[both].to_numpy(), y[both].to_numpy(), boot)
+        if clusters is not None:
+            ci = cluster_paired_diff_ci(
+                x[both].to_numpy(), y[both].to_numpy(), clusters[both.to_numpy()], boot
+            )
+        else:
+            ci = paired_diff_ci(x[both].to_numpy(), y[both].to_numpy(), boot)
         band = tolerance(y[both].to_numpy()) if callable(tolerance) else tolerance
         improved, unchanged, regressed = (
             classify((x[both] - y[both]).to_numpy(), direction, band)
@@ -163,17 +178,31 @@ def _unit_rows(job) -> list[dict]:
     where = benchmark if level != "suite" else unit_rows["benchmark"].iloc[0]
     sign = metrics.direction(suite, where, metric)
     paired = suite not in metrics.UNPAIRED_SUITES
+    # IFEval's instructions are clustered in prompts: resample prompts (key "<benchmark>/<prompt
+    # key>/<i>:<type>" -> "<benchmark>/<prompt key>")
+    clusters = (
+        by_item.index.str.rsplit("/", n=1).str[0]
+        if metric in metrics.IFEVAL_INSTRUCTION_METRICS
+        else None
+    )
     common = {
         "study": study, "suite": suite, "level": level, "benchmark": benchmark, "metric": metric,
         "direction": sign, "tolerance": rule, "confidence": boot.confidence, "resamples": boot.resamples,
     }  # fmt: skip
-    options = {"paired": paired, "direction": sign, "tolerance": tolerance, "boot": boot}
+    options = {
+        "paired": paired, "direction": sign, "tolerance": tolerance, "boot": boot,
+        "clusters": clusters,
+    }  # fmt: skip
     rows = []
     for experiment in order:
         if experiment not in by_item:
             continue
         column = by_item[experiment]
-        ci = mean_ci(column.to_numpy(), boot)
+        ci = (
+            mean_ci(column.to_numpy(), boot)
+            if clusters is None
+            else cluster_mean_ci(column.to_numpy(), clusters, boot)
+        )
         row = {
             **common, "kind": "estimate", "experiment": experiment, "reference": baseline,
             "n_items": int(column.notna().sum()), "mean": ci.estimate, "ci_low": ci.low,

@@ -205,6 +205,25 @@ def test_subspace_similarity_of_a_subspace_with_itself_is_one_and_with_its_compl
     )
 
 
+def test_clustered_items_get_a_wider_interval_resampled_by_cluster() -> None:
+    """Instructions of one IFEval response pass or fail together: resampling them one by one
+    overstates the information; resampling prompts gives the honest (wider) interval."""
+    rng = np.random.default_rng(0)
+    prompts = rng.integers(0, 2, 40).astype(float)  # each prompt all right or all wrong
+    sizes = rng.integers(1, 5, 40)
+    x = np.repeat(prompts, sizes)
+    clusters = np.repeat(np.arange(40), sizes)
+    boot = Bootstrap(1000, 0.95, 0)
+    naive, clustered = stats.mean_ci(x, boot), stats.cluster_mean_ci(x, clusters, boot)
+    assert clustered.estimate == pytest.approx(naive.estimate)
+    assert clustered.high - clustered.low > 1.3 * (naive.high - naive.low)
+    y = np.repeat(rng.integers(0, 2, 40).astype(float), sizes)
+    diff = stats.cluster_paired_diff_ci(x, y, clusters, boot)
+    assert diff.estimate == pytest.approx((x - y).mean()) and diff.low < diff.estimate < diff.high
+    same = stats.cluster_mean_ci(np.ones(6), [0, 0, 1, 1, 2, 2], boot)
+    assert same.method == "degenerate" and same.low == same.high == 1.0
+
+
 def test_lowrank_svd_matches_the_explicit_update_in_mlx_lm_orientation() -> None:
     rng = np.random.default_rng(1)
     a, b, scale = (
