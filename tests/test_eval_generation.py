@@ -1,4 +1,4 @@
-"""Evaluation core: batched generation, log-likelihoods, adapters on one base, the runner, CLI.
+"""Evaluation core: batched generation, log-likelihoods, loading a trained run, the runner, CLI.
 
 Models here are tiny Llama-architecture models with random (scaled-up, so greedy decoding is
 decisive) weights and a small byte-level BPE tokenizer trained on the fly: fast and offline.
@@ -18,7 +18,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_instruct.evaluate import generation as gen
-from mlx_instruct.evaluate.context import EvalDataError, load_context, swap_adapter
+from mlx_instruct.evaluate.context import EvalDataError, load_context
 from mlx_instruct.evaluate.runner import SuiteError, register_suite, run_suite
 
 CORPUS = [
@@ -305,46 +305,36 @@ def test_rolling_loglikelihood_equals_direct(tiny):
 # -- contexts and adapters ----------------------------------------------------------------------
 
 
-def test_swap_adapter_shares_the_base(tmp_path, tiny):
-    base_dir = tiny[0]
-    a1 = make_adapter_dir(base_dir, tmp_path / "runs" / "a1", seed=1)
-    a2 = make_adapter_dir(base_dir, tmp_path / "runs" / "a2", seed=2)
-    a3 = make_adapter_dir(base_dir, tmp_path / "runs" / "a3", rank=8, seed=3)
-    base_ctx = load_context(CONFIG, "base", 0, base_dir, None, tmp_path, tmp_path / "out")
-    assert base_ctx.method == "none" and base_ctx.rank is None
-    base_out = [g.token_ids for g in base_ctx.generate(PROMPTS, max_tokens=6)]
-
-    ctx1 = swap_adapter(base_ctx, a1, experiment="lora-r4")
-    assert ctx1.model is base_ctx.model and ctx1.rank == 4 and ctx1.adapter_dir == a1
-    out1 = [g.token_ids for g in ctx1.generate(PROMPTS, max_tokens=6)]
-    layers_before = [id(m) for _, m in ctx1.model.named_modules()]
-    ctx2 = swap_adapter(ctx1, a2)
-    assert ctx2.model is base_ctx.model
-    assert [id(m) for _, m in ctx2.model.named_modules()] == layers_before  # weights only
-    out2 = [g.token_ids for g in ctx2.generate(PROMPTS, max_tokens=6)]
-    assert out1 != base_out and out2 != out1
-    # back to a1 reproduces it; a different rank re-wraps; None restores the base
-    assert [g.token_ids for g in swap_adapter(ctx2, a1).generate(PROMPTS, max_tokens=6)] == out1
-    ctx3 = swap_adapter(ctx2, a3)
-    assert ctx3.model is base_ctx.model
-    assert [g.token_ids for g in ctx3.generate(PROMPTS, max_tokens=6)] != out1
-    # hybrid: LoRA + trained norms (norms.safetensors); its norms are undone on the next swap
+def test_a_run_loads_through_load_trained(tmp_path, tiny):
+    """The context loads a run exactly as train.outputs.load_trained does (one loader)."""
     import shutil
 
+    from mlx_instruct.train.outputs import load_trained
+
+    base_dir = tiny[0]
+    a1 = make_adapter_dir(base_dir, tmp_path / "runs" / "a1", seed=1)
+    base_ctx = load_context(CONFIG, "base", 0, base_dir, None, tmp_path, tmp_path / "out")
+    assert base_ctx.method == "none" and base_ctx.rank is None and base_ctx.adapter_dir is None
+    base_out = [g.token_ids for g in base_ctx.generate(PROMPTS, max_tokens=6)]
+    ctx1 = load_context(CONFIG, "lora-r4", 0, base_dir, a1, tmp_path, tmp_path / "o")
+    assert ctx1.method == "lora" and ctx1.rank == 4 and ctx1.adapter_dir == a1
+    out1 = [g.token_ids for g in ctx1.generate(PROMPTS, max_tokens=6)]
+    assert out1 != base_out
+    model, tokenizer = load_trained(base_dir, a1)
+    assert [g.token_ids for g in gen.generate(model, tokenizer, PROMPTS, max_tokens=6)] == out1
+    # hybrid: LoRA + trained norms (the extra_weights named in adapter_config.json)
     a4 = tmp_path / "runs" / "a4"
     shutil.copytree(a1, a4)
-    norm = ctx3.model.model.layers[0].input_layernorm.weight
+    norm = ctx1.model.model.layers[0].input_layernorm.weight
     mx.random.seed(5)
     norms = {"model.layers.0.input_layernorm.weight": mx.random.normal(norm.shape) * 3}
     mx.save_safetensors(str(a4 / "norms.safetensors"), norms)
-    ctx4 = swap_adapter(ctx3, a4)
+    config = json.loads((a4 / "adapter_config.json").read_text())
+    (a4 / "adapter_config.json").write_text(
+        json.dumps({**config, "extra_weights": "norms.safetensors"})
+    )
+    ctx4 = load_context(CONFIG, "lora-r4", 0, base_dir, a4, tmp_path, tmp_path / "o")
     assert [g.token_ids for g in ctx4.generate(PROMPTS, max_tokens=6)] != out1
-    assert [g.token_ids for g in swap_adapter(ctx4, a1).generate(PROMPTS, max_tokens=6)] == out1
-    ctx0 = swap_adapter(swap_adapter(ctx4, a4), None)
-    assert [g.token_ids for g in ctx0.generate(PROMPTS, max_tokens=6)] == base_out
-    # direct load with the adapter equals the swapped one
-    fresh = load_context(CONFIG, "lora-r4", 0, base_dir, a1, tmp_path, tmp_path / "o")
-    assert [g.token_ids for g in fresh.generate(PROMPTS, max_tokens=6)] == out1
 
 
 def test_full_finetune_run_is_its_own_model(tmp_path, tiny):
@@ -352,14 +342,18 @@ def test_full_finetune_run_is_its_own_model(tmp_path, tiny):
     full = make_tiny_model_dir(tmp_path / "full", seed=7)
     ctx = load_context(CONFIG, "base", 0, base_dir, None, tmp_path, tmp_path / "out")
     base_out = [g.token_ids for g in ctx.generate(PROMPTS, max_tokens=6)]
-    fctx = swap_adapter(ctx, full)
-    assert fctx.model is not ctx.model
+    fctx = load_context(CONFIG, "base", 0, base_dir, full, tmp_path, tmp_path / "out")
     assert [g.token_ids for g in fctx.generate(PROMPTS, max_tokens=6)] != base_out
-    back = swap_adapter(fctx, None)
-    assert back.model is ctx.model
-    assert [g.token_ids for g in back.generate(PROMPTS, max_tokens=6)] == base_out
     with pytest.raises(EvalDataError, match="neither adapter_config.json"):
-        swap_adapter(ctx, tmp_path)
+        load_context(CONFIG, "base", 0, base_dir, tmp_path, tmp_path, tmp_path / "out")
+
+
+def test_a_run_that_does_not_fit_the_base_names_the_run(tmp_path, tiny):
+    bad = make_adapter_dir(tiny[0], tmp_path / "runs" / "bad")
+    weights = {k: mx.zeros((3, 3)) for k in mx.load(str(bad / "adapters.safetensors"))}
+    mx.save_safetensors(str(bad / "adapters.safetensors"), weights)
+    with pytest.raises(EvalDataError, match=r"bad: cannot load the trained run"):
+        load_context(CONFIG, "lora-r4", 0, tiny[0], bad, tmp_path, tmp_path / "out")
 
 
 def test_format_uses_the_study_template(tmp_path, tiny):

@@ -2,7 +2,7 @@
 
 Public API (stable; suites in this package are written against it):
 
-- `Generation`, `EvalContext`, `load_context`, `swap_adapter`  (context.py)
+- `Generation`, `EvalContext`, `load_context`                  (context.py)
 - `SUITES`, `register_suite`, `get_suite`, `run_suite`           (runner.py)
 
 Import `mlx_instruct` before mlx (it loads OpenBLAS on Linux); this package does.
@@ -16,7 +16,6 @@ from mlx_instruct.evaluate.context import (
     EvalDataError,
     Generation,
     load_context,
-    swap_adapter,
 )
 from mlx_instruct.evaluate.runner import (
     SUITES,
@@ -36,5 +35,4 @@ __all__ = [
     "load_context",
     "register_suite",
     "run_suite",
-    "swap_adapter",
 ]
