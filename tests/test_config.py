@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,17 @@ def test_schema_accepts_exactly_the_valid_ranges(rank: int, lr: float) -> None:
     else:
         with pytest.raises(cfg.ConfigError):
             cfg.validate(candidate)
+
+
+def test_training_settings_are_one_typed_object(default: dict) -> None:
+    """Every schema key is a field (and back); defaults are the dataclass's; typos fail."""
+    schema_keys = set(cfg.load_schema()["$defs"]["training"]["properties"])
+    assert schema_keys == {f.name for f in fields(cfg.TrainingSettings)}
+    assert cfg.DEFAULT_TRAINING["betas"] == [0.9, 0.98]
+    assert cfg.DEFAULT_TRAINING["weight_decay"] == 0.01 and cfg.DEFAULT_TRAINING["eval_every"] == 50
+    for run in cfg.runs(default):
+        typed = run.training
+        assert typed.learning_rate == run.settings["learning_rate"]
+        assert list(typed.betas) == run.settings["betas"]
+    with pytest.raises(cfg.ConfigError, match="lerning_rate"):
+        cfg.TrainingSettings.from_dict({**cfg.DEFAULT_TRAINING, "lerning_rate": 1e-3})

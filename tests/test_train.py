@@ -33,8 +33,7 @@ def _trainer(tiny, out, **overrides):  # noqa: F811
     s = settings(**overrides)
     return Trainer(
         fresh_model(tiny), tiny["tokenizer"], s, load_examples(tiny), load_examples(tiny, "valid"), out,
-        seed=0, max_seq_len=128, model_path=tiny["model"], progress=False,
-        samples=overrides.pop("samples", False) if "samples" in overrides else False,
+        seed=0, max_seq_len=128, model_path=tiny["model"], progress=False, samples=False,
     )  # fmt: skip
 
 
@@ -94,7 +93,7 @@ def _model_and_fns(tiny, **overrides):  # noqa: F811
     info = apply_method(model, s)
     opt = schedule.make_optimizer(s)
     fns = StepFunctions(
-        model, opt, grad_clip=s["grad_clip"], lora_scale=info.scale, base_values=info.base_values
+        model, opt, grad_clip=s.grad_clip, lora_scale=info.scale, base_values=info.base_values
     )
     return model, opt, fns
 
@@ -170,13 +169,9 @@ def test_accumulation_is_a_token_weighted_mean(tiny):  # noqa: F811
 
 @pytest.mark.parametrize("kind", ["cosine", "linear", "constant"])
 def test_schedule_at_warmup_end_and_last_step(kind):
-    s = {
-        "learning_rate": 2e-4,
-        "steps": 100,
-        "warmup_fraction": 0.05,
-        "schedule": kind,
-        "min_lr_ratio": 0.1,
-    }
+    s = settings(
+        learning_rate=2e-4, steps=100, warmup_fraction=0.05, schedule=kind, min_lr_ratio=0.1
+    )
     warm = schedule.warmup_steps(s)
     assert warm == 5
     assert schedule.lr_at(s, 0) == pytest.approx(2e-4 / 5)
@@ -360,3 +355,9 @@ def test_bfloat16_compute(tiny, tmp_path):  # noqa: F811
     summary = trainer.run()
     assert summary["status"] == "completed"
     assert all(math.isfinite(r["loss"]) for r in read_log(tmp_path, "train_log"))
+
+
+def test_the_optimizer_gets_the_study_defaults():
+    """The resolved defaults (betas 0.9/0.98, weight decay 0.01) reach AdamW unchanged."""
+    opt = schedule.make_optimizer(settings())
+    assert opt.betas == [0.9, 0.98] and opt.weight_decay == 0.01 and opt.eps == 1e-8

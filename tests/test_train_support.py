@@ -111,10 +111,11 @@ def load_examples(tiny: dict[str, Any], name: str = "train") -> list:
     return to_examples(tokenize_dataset(tiny["tokenizer"], records, 128, "drop")[0])
 
 
-def settings(**overrides: Any) -> dict[str, Any]:
-    from mlx_instruct.config import DEFAULT_TRAINING
+def settings(**overrides: Any):
+    """The typed settings of the tests' training section with `overrides`."""
+    from mlx_instruct.config import TrainingSettings
 
-    return {**DEFAULT_TRAINING, **TRAINING, **overrides}
+    return TrainingSettings.from_dict({**TRAINING, **overrides})
 
 
 def fresh_model(tiny: dict[str, Any]):

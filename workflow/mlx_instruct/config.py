@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ class Run:
             if self.method in ("lora", "dora", "hybrid", "qlora")
             else None
         )
+
+    @property
+    def training(self) -> TrainingSettings:
+        """The typed settings (`settings` stays the plain dict other stages read)."""
+        return TrainingSettings.from_dict(self.settings)
 
 
 def load_schema() -> dict[str, Any]:
@@ -118,35 +124,104 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return validate(config, str(path))
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """One run's training settings, typed and complete (as mlx_lm's `TrainingArgs`).
+
+    Built once per run from the resolved settings (`Run.training`, `from_dict`) and passed
+    through the training code, so a default lives here and nowhere else, and a misspelt
+    key is an error rather than a silent default. The field defaults are the study
+    defaults (`DEFAULT_TRAINING` is derived from them).
+    """
+
+    # what is trained
+    method: str = "lora"
+    rank: int = 32
+    alpha: float = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    )  # fmt: skip
+    num_layers: int = -1
+    # the learning-rate schedule
+    learning_rate: float = 2e-4
+    schedule: str = "cosine"
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.0
+    # batches and length
+    batch_size: int = 32
+    micro_batch_size: int = 4
+    steps: int = 200
+    # AdamW and clipping
+    betas: tuple[float, ...] = (0.9, 0.98)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0
+    # compute
+    grad_checkpoint: bool = False
+    dtype: str = "float32"
+    # validation, checkpoints and samples, every so many steps
+    eval_every: int = 50
+    val_batches: int = 8
+    checkpoint_every: int = 50
+    sample_every: int = 100
+    sample_max_tokens: int = 64
+    # guards
+    early_stop_patience: int = 0
+    divergence_factor: float = 4.0
+    # data mix and seeds
+    retention_fraction: float = 0.0
+    seeds: tuple[int, ...] = (0,)
+    # Not in DEFAULT_TRAINING (a run's settings carry them only where a study sets them), so
+    # the fingerprints of runs that leave them out stay as they were.
+    processes: int = 1
+    quantize_bits: int = 4
+    train_norms: bool = True
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            cast = _CASTS[f.type]
+            if value is not None:
+                object.__setattr__(self, f.name, cast(value))
+
+    @classmethod
+    def from_dict(cls, settings: Mapping[str, Any]) -> TrainingSettings:
+        """The typed settings of a resolved settings dict; an unknown key is a ConfigError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(
+                f"training: unknown setting(s) {unknown}; known: {sorted(known)}"
+            )
+        return cls(**settings)
+
+    @classmethod
+    def of(cls, settings: TrainingSettings | Mapping[str, Any]) -> TrainingSettings:
+        """`settings` as the typed object (a dict, as benchmarks pass, is converted once)."""
+        return settings if isinstance(settings, cls) else cls.from_dict(settings)
+
+    @property
+    def accumulation(self) -> int:
+        """Micro-batches per optimizer step."""
+        return self.batch_size // self.micro_batch_size
+
+
+_CASTS: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "float | None": float,
+    "bool": bool,
+    "tuple[str, ...]": lambda v: tuple(str(x) for x in v),
+    "tuple[float, ...]": lambda v: tuple(float(x) for x in v),
+    "tuple[int, ...]": lambda v: tuple(int(x) for x in v),
+}
+_UNLISTED = ("processes", "quantize_bits", "train_norms")
 DEFAULT_TRAINING: dict[str, Any] = {
-    "method": "lora",
-    "rank": 32,
-    "alpha": 16,
-    "dropout": 0.0,
-    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    "num_layers": -1,
-    "learning_rate": 2e-4,
-    "schedule": "cosine",
-    "warmup_fraction": 0.05,
-    "min_lr_ratio": 0.0,
-    "batch_size": 32,
-    "micro_batch_size": 4,
-    "steps": 200,
-    "betas": [0.9, 0.98],
-    "eps": 1e-8,
-    "weight_decay": 0.01,
-    "grad_clip": 1.0,
-    "grad_checkpoint": False,
-    "dtype": "float32",
-    "eval_every": 50,
-    "val_batches": 8,
-    "checkpoint_every": 50,
-    "sample_every": 100,
-    "sample_max_tokens": 64,
-    "early_stop_patience": 0,
-    "divergence_factor": 4.0,
-    "retention_fraction": 0.0,
-    "seeds": [0],
+    f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+    for f in fields(TrainingSettings)
+    if f.name not in _UNLISTED
 }
 
 

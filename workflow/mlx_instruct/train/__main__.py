@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
-from mlx_instruct.config import ConfigError, experiment_settings, fingerprint, load_config
+from mlx_instruct.config import (
+    ConfigError,
+    TrainingSettings,
+    experiment_settings,
+    fingerprint,
+    load_config,
+)
 from mlx_instruct.io import write_json
 from mlx_instruct.train import distributed
 from mlx_instruct.train.batching import (
@@ -101,13 +107,15 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     files = [data / "train.jsonl", data / "valid.jsonl"]
     train_rows, valid_rows = read_rows(files[0]), read_rows(files[1])
     retention_rows: list[dict[str, Any]] = []
-    fraction = float(settings.get("retention_fraction") or 0.0)
+    training = TrainingSettings.from_dict(settings)
+    fraction = training.retention_fraction
     if fraction > 0:
         files.append(data / "retention.jsonl")
         retention_rows = read_rows(files[2])
     return {
         "study": study,
         "settings": settings,
+        "training": training,
         "model_dir": model_dir,
         "files": files,
         "train_rows": train_rows,
@@ -147,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, StageDataError) as error:
         return _error(error)
     study, settings, out = prep["study"], prep["settings"], Path(args.out)
-    processes = int(settings.get("processes", 1))
+    training: TrainingSettings = prep["training"]
+    processes = training.processes
     if processes > 1 and not args.dry_run and os.environ.get(distributed.WORKER_ENV) is None:
-        if int(settings["micro_batch_size"]) < processes:
+        if training.micro_batch_size < processes:
             return _error(
                 ConfigError(
                     f"{args.config}: training.processes ({processes}) must not exceed "
-                    f"micro_batch_size ({settings['micro_batch_size']}): each process takes "
+                    f"micro_batch_size ({training.micro_batch_size}): each process takes "
                     "a share of every micro-batch's rows"
                 )
             )
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(
             model,
             tokenizer,
-            settings,
+            training,
             train,
             valid,
             out,
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{label}: dry run: peak memory {d['peak_memory_gb']:.2f} GB, step {d['step_s']:.2f} s "
             f"({d['tokens_per_s']:.0f} tokens/s on the longest batches), estimated training "
-            f"{d['estimated_train_s'] / 60:.1f} min for {settings['steps']} steps"
+            f"{d['estimated_train_s'] / 60:.1f} min for {training.steps} steps"
         )
         return 0
     summary = trainer.run(resume=args.resume)

@@ -17,6 +17,8 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
+from mlx_instruct.config import TrainingSettings
+
 ADAPTER_METHODS = ("lora", "dora", "hybrid", "qlora")
 METHODS = (*ADAPTER_METHODS, "full")
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
@@ -44,7 +46,7 @@ class MethodInfo:
     def is_adapter(self) -> bool:
         return self.method in ADAPTER_METHODS
 
-    def adapter_config(self, settings: dict[str, Any]) -> dict[str, Any]:
+    def adapter_config(self, settings: TrainingSettings) -> dict[str, Any]:
         """mlx_lm's adapter_config.json (what `mlx_lm generate --adapter-path` reads)."""
         config: dict[str, Any] = {
             "fine_tune_type": "dora" if self.method == "dora" else "lora",
@@ -52,13 +54,13 @@ class MethodInfo:
             "lora_parameters": {
                 "rank": self.rank,
                 "scale": self.scale,
-                "dropout": float(settings.get("dropout", 0.0)),
+                "dropout": settings.dropout,
                 "keys": self.keys,
             },
             # ours (mlx_lm ignores unknown keys):
             "method": self.method,
-            "alpha": float(settings["alpha"]),
-            "target_modules": list(settings["target_modules"]),
+            "alpha": settings.alpha,
+            "target_modules": list(settings.target_modules),
         }
         if self.quantization:
             config["base_quantization"] = self.quantization
@@ -116,16 +118,19 @@ def quantize_base(model: nn.Module, bits: int) -> dict[str, Any]:
     return {"bits": bits, "group_size": group, "mode": "affine"}
 
 
-def apply_method(model: nn.Module, settings: dict[str, Any]) -> MethodInfo:
-    """Freeze/convert `model` in place for `settings['method']`; return what was done."""
-    method = settings["method"]
+def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) -> MethodInfo:
+    """Freeze/convert `model` in place for `settings.method`; return what was done.
+
+    `seed` seeds the LoRA initialisation (the run's seed).
+    """
+    method = settings.method
     if method not in METHODS:
         raise MethodError(f"method: {method!r} cannot be trained; expected one of {METHODS}")
     n_layers = len(model.layers)
-    num_layers = int(settings.get("num_layers", -1))
+    num_layers = settings.num_layers
     if num_layers > n_layers:
         raise MethodError(f"num_layers: {num_layers} but the model has {n_layers} layers")
-    cast_model(model, settings.get("dtype", "float32"))
+    cast_model(model, settings.dtype)
     info = MethodInfo(method=method, num_layers=num_layers)
     model.freeze()
     chosen = model.layers[-num_layers:] if num_layers > 0 else model.layers
@@ -139,25 +144,25 @@ def apply_method(model: nn.Module, settings: dict[str, Any]) -> MethodInfo:
             layer.unfreeze()
     else:
         if method == "qlora":
-            info.quantization = quantize_base(model, int(settings.get("quantize_bits", 4)))
-        rank = int(settings["rank"])
+            info.quantization = quantize_base(model, settings.quantize_bits)
+        rank = settings.rank
         info.rank = rank
-        info.scale = float(settings["alpha"]) / rank
-        info.keys = layer_module_keys(model, list(settings["target_modules"]))
+        info.scale = settings.alpha / rank
+        info.keys = layer_module_keys(model, list(settings.target_modules))
         # mlx_lm initialises lora_a with the global RNG: seed it for a reproducible start.
-        mx.random.seed(int(settings.get("init_seed", 0)))
+        mx.random.seed(seed)
         linear_to_lora_layers(
             model,
             num_layers,
             {
                 "rank": rank,
                 "scale": info.scale,
-                "dropout": float(settings.get("dropout", 0.0)),
+                "dropout": settings.dropout,
                 "keys": info.keys,
             },
             use_dora=(method == "dora"),
         )
-        if method == "hybrid" and settings.get("train_norms", True):
+        if method == "hybrid" and settings.train_norms:
             for layer in chosen:
                 for _, module in layer.named_modules():
                     if isinstance(module, nn.RMSNorm | nn.LayerNorm):

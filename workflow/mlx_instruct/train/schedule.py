@@ -16,30 +16,31 @@ so the last update (i = steps - 1) runs at min = peak * min_lr_ratio for cosine 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import mlx.core as mx
 import mlx.optimizers as optim
 
+from mlx_instruct.config import TrainingSettings
+
 SCHEDULES = ("cosine", "linear", "constant")
 
 
-def warmup_steps(settings: dict[str, Any]) -> int:
-    steps = int(settings["steps"])
-    return min(steps, int(round(float(settings.get("warmup_fraction", 0.0)) * steps)))
+def warmup_steps(settings: TrainingSettings) -> int:
+    return min(settings.steps, int(round(settings.warmup_fraction * settings.steps)))
 
 
-def _shape(settings: dict[str, Any]) -> tuple[float, int, float, str, int]:
+def _shape(settings: TrainingSettings) -> tuple[float, int, float, str, int]:
     """(peak, steps, floor, kind, warm-up steps): one reading for both implementations."""
-    peak = float(settings["learning_rate"])
-    kind = settings.get("schedule", "cosine")
+    peak, kind = settings.learning_rate, settings.schedule
     if kind not in SCHEDULES:
         raise ValueError(f"unknown schedule {kind!r}; expected one of {SCHEDULES}")
-    low = peak * float(settings.get("min_lr_ratio", 0.0))
-    return peak, int(settings["steps"]), low, kind, warmup_steps(settings)
+    low = peak * settings.min_lr_ratio
+    return peak, settings.steps, low, kind, warmup_steps(settings)
 
 
-def lr_at(settings: dict[str, Any], index: int) -> float:
+def lr_at(settings: TrainingSettings, index: int) -> float:
     """The learning rate of the optimizer update with 0-based index `index`."""
     peak, steps, low, kind, warm = _shape(settings)
     if index < warm:
@@ -52,9 +53,9 @@ def lr_at(settings: dict[str, Any], index: int) -> float:
     return low + (peak - low) * (1.0 - progress)
 
 
-def make_schedule(settings: dict[str, Any]):
+def make_schedule(settings: TrainingSettings | Mapping[str, Any]):
     """The same schedule as an MLX function of the optimizer's step counter."""
-    peak, steps, low, kind, warm = _shape(settings)
+    peak, steps, low, kind, warm = _shape(TrainingSettings.of(settings))
     decay = max(1, steps - warm)
 
     def schedule(step: mx.array) -> mx.array:
@@ -73,13 +74,12 @@ def make_schedule(settings: dict[str, Any]):
     return schedule
 
 
-def make_optimizer(settings: dict[str, Any]) -> optim.AdamW:
+def make_optimizer(settings: TrainingSettings) -> optim.AdamW:
     """AdamW with the study's betas, eps and (decoupled) weight decay; bias-corrected."""
-    beta1, beta2 = (float(b) for b in settings.get("betas", (0.9, 0.999)))
     return optim.AdamW(
         learning_rate=make_schedule(settings),
-        betas=[beta1, beta2],
-        eps=float(settings.get("eps", 1e-8)),
-        weight_decay=float(settings.get("weight_decay", 0.0)),
+        betas=list(settings.betas),
+        eps=settings.eps,
+        weight_decay=settings.weight_decay,
         bias_correction=True,
     )

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_instruct.config import TrainingSettings
 from mlx_instruct.io import write_json
 from mlx_instruct.train import checkpoint, distributed, outputs
 from mlx_instruct.train.batching import BatchPlan, Example, eval_batches
@@ -75,7 +76,7 @@ class Trainer:
         self,
         model: nn.Module,
         tokenizer: Any,
-        settings: dict[str, Any],
+        settings: TrainingSettings | Mapping[str, Any],
         train: list[Example],
         valid: list[Example],
         out: str | Path,
@@ -91,8 +92,7 @@ class Trainer:
         samples: bool = True,
         hooks: list[Callable[[Trainer, int], None]] | None = None,
     ):
-        self.settings = dict(settings)
-        self.settings["init_seed"] = seed
+        self.settings = s = TrainingSettings.of(settings)
         self.out = Path(out)
         self.seed = seed
         self.label = label
@@ -104,36 +104,28 @@ class Trainer:
         self.group = distributed.current_group()  # data-parallel ranks, None when alone
         self.rank = distributed.rank_of(self.group)
         self.show_progress = progress and self.rank == 0
-        self.accum = int(settings["batch_size"]) // int(settings["micro_batch_size"])
+        self.accum = s.accumulation
         self.max_seq_len = max_seq_len
-        self.info: MethodInfo = apply_method(model, self.settings)
-        self.optimizer = make_optimizer(self.settings)
+        self.info: MethodInfo = apply_method(model, s, seed)
+        self.optimizer = make_optimizer(s)
         self.fns = StepFunctions(
             model,
             self.optimizer,
-            grad_clip=settings.get("grad_clip"),
+            grad_clip=s.grad_clip,
             lora_scale=self.info.scale,
             base_values=self.info.base_values,
             instrument=instrument,
         )
         self.plan = BatchPlan(
-            train,
-            int(settings["micro_batch_size"]),
-            max_seq_len,
-            seed=zlib.crc32(f"data:{seed}".encode()),
+            train, s.micro_batch_size, max_seq_len, seed=zlib.crc32(f"data:{seed}".encode())
         )
-        self.val_batches = eval_batches(
-            valid,
-            int(settings["micro_batch_size"]),
-            int(settings.get("val_batches", 8)),
-            max_seq_len,
-        )
+        self.val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, max_seq_len)
         self.fns.register(self.plan.shapes())
         self.fns.register(
             [(b.tokens.shape[1], b.n_loss_tokens) for b in self.val_batches], evaluation=True
         )
         self.sampler = (
-            Sampler(tokenizer, template, int(settings.get("sample_max_tokens", 64)))
+            Sampler(tokenizer, template, s.sample_max_tokens)
             if samples and tokenizer is not None
             else None
         )
@@ -144,7 +136,7 @@ class Trainer:
 
     # ---- pieces -------------------------------------------------------------------------
     def micro_seeds(self, step: int) -> list[int] | None:
-        if not self.settings.get("dropout"):
+        if not self.settings.dropout:
             return None
         salt = f":{self.rank}" if self.rank else ""  # each rank's rows get their own dropout
         return [zlib.crc32(f"{self.seed}:{step}:{i}{salt}".encode()) for i in range(self.accum)]
@@ -215,7 +207,7 @@ class Trainer:
         s.ema = loss if s.ema is None else EMA_DECAY * s.ema + (1 - EMA_DECAY) * loss
         if row["step"] >= MIN_STEPS_FOR_DIVERGENCE:
             s.min_ema = s.ema if s.min_ema is None else min(s.min_ema, s.ema)
-            factor = float(self.settings.get("divergence_factor", 4.0))
+            factor = self.settings.divergence_factor
             if s.ema > factor * s.min_ema:
                 return f"loss diverging: smoothed loss {s.ema:.4f} > {factor} x its minimum {s.min_ema:.4f}"
         return None
@@ -227,8 +219,8 @@ class Trainer:
             "step": step,
             "reason": reason,
             "last_steps": self.state.recent,
-            "learning_rate": self.settings["learning_rate"],
-            "grad_clip": self.settings.get("grad_clip"),
+            "learning_rate": self.settings.learning_rate,
+            "grad_clip": self.settings.grad_clip,
             "hint": "lower learning_rate, raise warmup_fraction or batch_size, check the data",
         }
         if self.rank == 0:
@@ -238,7 +230,7 @@ class Trainer:
     def run(self, resume: bool = False) -> dict[str, Any]:
         """Train to the end (or an early stop / guard stop); write outputs; return a summary."""
         self.begin(resume)
-        while self.status == "running" and self.state.step < int(self.settings["steps"]):
+        while self.status == "running" and self.state.step < self.settings.steps:
             self.train_step()
         return self.finish()
 
@@ -253,7 +245,7 @@ class Trainer:
             checkpoint.remove(self.out)
         self._fault = _fault()
         self.progress = Progress(
-            int(self.settings["steps"]),
+            self.settings.steps,
             self.state.step,
             self.label,
             self.show_progress,
@@ -266,13 +258,14 @@ class Trainer:
                 self.logs.write("val_log", {"step": 0, "val_loss": val, "val_ppl": _ppl(val)})
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(
-            grad_checkpointing(self.model, bool(self.settings.get("grad_checkpoint")))
+            grad_checkpointing(self.model, self.settings.grad_checkpoint)
         )
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step with its logs, validation, samples and checkpoint as due."""
         step = self.state.step + 1
-        steps = int(self.settings["steps"])
+        s = self.settings
+        steps = s.steps
         for hook in self.hooks:
             hook(self, step)
         if self._fault == ("nan-at-step", step):
@@ -318,20 +311,20 @@ class Trainer:
         self.state.step = step
         self.progress.update(row["loss"], row["lr"], row["tokens_per_s"])
         stop_early = False
-        if step % int(self.settings.get("eval_every", steps)) == 0 or step == steps:
+        if step % s.eval_every == 0 or step == steps:
             stop_early = self.evaluate_and_check(step, row["loss"])
         if (
             self.sampler is not None
             and self.rank == 0
             and (
-                step % int(self.settings.get("sample_every", steps)) == 0
+                step % s.sample_every == 0
                 or step == steps
                 or stop_early
             )
         ):
             self.logs.write("samples", self.sampler.generate(self.model, step))
         if (
-            step % int(self.settings.get("checkpoint_every", steps)) == 0
+            step % s.checkpoint_every == 0
             and step < steps
             and not stop_early
             and self.rank == 0
@@ -357,7 +350,7 @@ class Trainer:
             s.best_val, s.best_step, s.bad_evals = val, step, 0
             return False
         s.bad_evals += 1
-        patience = int(self.settings.get("early_stop_patience", 0))
+        patience = self.settings.early_stop_patience
         if patience > 0 and s.bad_evals >= patience:
             self.progress.write(
                 f"{self.label}: early stop at step {step} (no val improvement in {patience} evals)"
@@ -406,7 +399,7 @@ class Trainer:
         worst = self.plan.longest()
         batches = [worst] * self.accum
         timings = []
-        with grad_checkpointing(self.model, bool(self.settings.get("grad_checkpoint"))):
+        with grad_checkpointing(self.model, self.settings.grad_checkpoint):
             self.model.train()
             for _ in range(2):
                 tic = time.perf_counter()
@@ -415,7 +408,7 @@ class Trainer:
                 timings.append(time.perf_counter() - tic)
         mean_len = sum(len(e) for e in self.plan.examples) / len(self.plan.examples)
         worst_len = float(worst.lengths.mean())
-        steps = int(self.settings["steps"])
+        steps = self.settings.steps
         return {
             "peak_memory_gb": peak_memory_gb(),
             "first_step_s": timings[0],
