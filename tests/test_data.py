@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 import time
 import warnings
@@ -48,30 +47,10 @@ TEXTS = [
 
 def _mistral_dir(root: Path) -> Path:
     """A model dir with the REAL Mistral v0.1 tokenizer: the sources module's tiny random
-    Mistral when available, else converted from mistral-common's tokenizer.model.v1."""
-    try:
-        from mlx_instruct.sources import prepare_model
+    Mistral (the smoke study's model)."""
+    from mlx_instruct.sources import prepare_model
 
-        return Path(prepare_model("random://mistral-tiny", root / "mistral-tiny"))
-    except ImportError:
-        import mistral_common
-        from transformers import AutoTokenizer
-
-        out = root / "mistral-tok"
-        out.mkdir()
-        shutil.copy(
-            Path(mistral_common.__file__).parent / "data" / "tokenizer.model.v1",
-            out / "tokenizer.model",
-        )
-        config = {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
-                  "unk_token": "<unk>", "add_bos_token": True, "legacy": False}  # fmt: skip
-        (out / "tokenizer_config.json").write_text(json.dumps(config))
-        tok = AutoTokenizer.from_pretrained(out)
-        tok.chat_template = (
-            "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
-        )
-        tok.save_pretrained(out)
-        return out
+    return Path(prepare_model("random://mistral-tiny", root / "mistral-tiny"))
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,38 @@ def encode(
     return list(hf.encode(text, add_special_tokens=add_special_tokens))
 
 
+def eos_ids(tokenizer: Any) -> list[int]:
+    """Every EOS id, sorted (mlx_lm's wrapper may know several; a plain tokenizer has one)."""
+    ids = getattr(tokenizer, "eos_token_ids", None)
+    if ids is None:
+        eos = getattr(hf_tokenizer(tokenizer), "eos_token_id", None)
+        ids = [] if eos is None else [eos]
+    return sorted(ids)
+
+
+def start_id(tokenizer: Any) -> int:
+    """The token a sequence with no text of its own starts from: BOS, else the lowest EOS id
+    (lm-eval's prefix token), so an empty prompt or context still gives the model an input."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is not None:
+        return bos
+    return next(iter(eos_ids(tokenizer)), 0)
+
+
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """Ids of a formatted prompt with BOS exactly once where the tokenizer adds one: the ids
+    training puts before the answer (`tokenize_example`) and generation feeds the model.
+
+    A chat template may already have written the BOS text; encoding with special tokens
+    would then double it. Never empty: an empty prompt is [start_id].
+    """
+    ids = list(hf_tokenizer(tokenizer).encode(text, add_special_tokens=True))
+    bos = getattr(tokenizer, "bos_token_id", None)
+    while bos is not None and ids[:2] == [bos, bos]:
+        ids = ids[1:]
+    return ids or [start_id(tokenizer)]
+
+
 def encode_batch(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     """Ids of many texts without special tokens (the fast tokenizers' batch path)."""
     if not texts:

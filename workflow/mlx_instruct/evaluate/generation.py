@@ -24,6 +24,10 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_instruct.data.tokenize import encode, encode_prompt, eos_ids, start_id
+
+__all__ = ["Generation", "encode_prompt", "generate", "loglikelihood", "rolling_loglikelihood"]
+
 HARD_MAX_TOKENS = 8192  # never-ending generation guard, whatever the caller asks
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_BATCH_SIZE = 16
@@ -55,22 +59,6 @@ class Generation:
     finish_reason: str
     latency_s: float
     token_ids: list[int] = field(default_factory=list, repr=False)
-
-
-def encode_prompt(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of an already formatted prompt, with BOS exactly once (where it has one).
-
-    A chat template may already have written the BOS text; encoding with special tokens
-    would then double it.
-    """
-    ids = list(tokenizer.encode(text))
-    bos = getattr(tokenizer, "bos_token_id", None)
-    while bos is not None and len(ids) >= 2 and ids[0] == bos and ids[1] == bos:
-        ids = ids[1:]
-    if not ids:  # an empty prompt with no BOS: start from BOS/EOS so the model has an input
-        fallback = bos if bos is not None else next(iter(tokenizer.eos_token_ids), 0)
-        ids = [fallback]
-    return ids
 
 
 def _find_stop(text: str, stop: list[str], start: int) -> int:
@@ -124,7 +112,7 @@ def generate(
     else:
         sampler = None  # BatchGenerator's greedy (argmax) sampler
 
-    eos = sorted(tokenizer.eos_token_ids)
+    eos = eos_ids(tokenizer)
     gen = BatchGenerator(
         model,
         max_tokens=max_tokens,
@@ -227,8 +215,7 @@ def _split_context(tokenizer: Any, context: str, continuation: str) -> tuple[lis
     whole = encode_prompt(tokenizer, context + continuation)
     ctx = encode_prompt(tokenizer, context) if context else []
     if not context:
-        bos = getattr(tokenizer, "bos_token_id", None)
-        first = bos if bos is not None else next(iter(sorted(tokenizer.eos_token_ids)), 0)
+        first = start_id(tokenizer)
         if not whole or whole[0] != first:
             whole = [first, *whole]
         ctx = [first]
@@ -439,10 +426,9 @@ def rolling_loglikelihood(
     windows of `max_context` tokens (lm-eval's loglikelihood_rolling)."""
     pairs: list[tuple[list[int], list[int]]] = []
     owners: list[int] = []
-    bos = getattr(tokenizer, "bos_token_id", None)
-    prefix = bos if bos is not None else next(iter(sorted(tokenizer.eos_token_ids)), 0)
+    prefix = start_id(tokenizer)
     for i, text in enumerate(texts):
-        ids = list(tokenizer.encode(text, add_special_tokens=False))
+        ids = encode(tokenizer, text)
         if not ids:
             continue
         for start in range(0, len(ids), max_context):
