@@ -1,6 +1,7 @@
-"""The layered evaluation suites (adherence, seed_prompts, semantic, safety, efficiency) and
-the seed's custom metrics: every suite returns tidy rows with its metrics on a tiny random
-model; bad answers are scored failures, never crashes; metric functions on hand-made frames."""
+"""The layered evaluation suites (adherence, seed_prompts, semantic, safety, efficiency):
+every suite returns tidy rows with its metrics on a tiny random model; bad answers are
+scored failures, never crashes. (The seed's named numbers are the analysis stage's:
+tests/test_analysis.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
-from mlx_instruct.evaluate import metrics
 from mlx_instruct.evaluate.adherence import ifeval_checks, ifeval_scores, score_record
 from mlx_instruct.evaluate.efficiency import percentile
 from mlx_instruct.evaluate.generation import Generation
@@ -359,134 +359,3 @@ def test_percentile_monotone_and_bounded(values, q1, q2):
         <= percentile(values, hi) + 1e-9
         <= max(values) + 2e-9
     )
-
-
-# ------------------------------------------------------------------- the seed's metrics
-
-
-def _frame(rows: list[tuple]) -> pd.DataFrame:
-    """(experiment, seed, suite, benchmark, item_id, metric, value) -> the results table."""
-    df = pd.DataFrame(
-        rows, columns=["experiment", "seed", "suite", "benchmark", "item_id", "metric", "value"]
-    )
-    df.insert(0, "study", "t")
-    df.insert(2, "method", np.where(df["experiment"] == "base", "none", "lora"))
-    df.insert(3, "rank", np.where(df["experiment"] == "base", np.nan, 8))
-    return df[list(metrics.COLUMNS)]
-
-
-def test_instruction_adherence_and_quality_means():
-    df = _frame([
-        ("base", 0, "adherence", "json", "a", "adherence", 50.0), ("base", 0, "adherence", "json", "b", "adherence", 70.0),
-        ("lora", 0, "adherence", "json", "a", "adherence", 100.0), ("lora", 0, "adherence", "json", "b", "adherence", 90.0),
-        ("lora", 0, "semantic", "heldout", "a", "quality", 40.0), ("lora", 0, "semantic", "heldout", "a", "semsim", 0.4),
-        ("lora", 0, "semantic", "heldout", "a", "reference_nll", 2.0),
-    ])  # fmt: skip
-    out = metrics.instruction_adherence(df).set_index("experiment")
-    assert out.loc["base", "adherence"] == 60.0 and not out.loc["base", "good"]
-    assert (
-        out.loc["lora", "adherence"] == 95.0
-        and out.loc["lora", "good"]
-        and out.loc["lora", "n"] == 2
-    )
-    quality = metrics.response_quality(df).set_index("experiment")
-    assert quality.loc["lora", ["quality", "semsim", "reference_nll"]].tolist() == [40.0, 0.4, 2.0]
-
-
-def test_capability_retention_ratio():
-    rows = []
-    for i, (b, t) in enumerate([(1, 1), (1, 1), (1, 0), (0, 0)]):  # base 0.75, tuned 0.5
-        rows += [
-            ("base", 0, "benchmarks", "gsm8k", f"g{i}", "exact_match", b),
-            ("lora", 0, "benchmarks", "gsm8k", f"g{i}", "exact_match", t),
-        ]
-    for i, (b, t) in enumerate([(1, 1), (0, 1)]):  # base 0.5 (seeds 0 and 1 average), tuned 1.0
-        rows += [
-            ("base", 0, "benchmarks", "bbh:nav", f"n{i}", "acc", b),
-            ("base", 1, "benchmarks", "bbh:nav", f"n{i}", "acc", b),
-        ]
-        rows += [("lora", 0, "benchmarks", "bbh:nav", f"n{i}", "acc", t)]
-    rows += [("lora", 0, "adherence", "json", "x", "adherence", 100.0)]  # not a retention suite
-    out = metrics.capability_retention(_frame(rows)).set_index("benchmark")
-    assert out.loc["gsm8k", "retention"] == pytest.approx(0.5 / 0.75)
-    assert not out.loc["gsm8k", "minimal_forgetting"]
-    assert (
-        out.loc["bbh:nav", "retention"] == pytest.approx(2.0)
-        and out.loc["bbh:nav", "minimal_forgetting"]
-    )
-    assert out.loc["all", "retention"] == pytest.approx((0.5 / 0.75 + 2.0) / 2)
-    assert "json" not in out.index
-
-
-def test_safety_drift_points_and_direction():
-    rows = []
-    for i in range(10):
-        rows.append(("base", 0, "safety", "harmful", f"h{i}", "refused", float(i < 8)))  # 80%
-        rows.append(("lora", 0, "safety", "harmful", f"h{i}", "refused", float(i < 5)))  # 50%
-        rows.append(("base", 0, "safety", "benign", f"b{i}", "refused", float(i < 1)))  # 10%
-        rows.append(("lora", 0, "safety", "benign", f"b{i}", "refused", float(i < 1)))  # 10%
-    rows += [
-        ("lora", 0, "safety", "xstest_safe", "x", "refused", 1.0),
-        ("base", 0, "safety", "xstest_safe", "x", "refused", 0.0),
-    ]
-    out = metrics.safety_drift(_frame(rows)).set_index("benchmark")
-    assert out.loc["harmful", "drift_points"] == pytest.approx(-30.0)
-    assert not out.loc["harmful", "acceptable"] and out.loc["harmful", "worse"]
-    assert (
-        out.loc["benign", "drift_points"] == 0.0
-        and out.loc["benign", "acceptable"]
-        and not out.loc["benign", "worse"]
-    )
-    assert out.loc["xstest_safe", "drift_points"] == 100.0 and out.loc["xstest_safe", "worse"]
-
-
-def test_improved_unchanged_regressed_counts():
-    rows = [
-        # binary: flips count
-        ("base", 0, "adherence", "json", "a", "correct", 0.0), ("lora", 0, "adherence", "json", "a", "correct", 1.0),
-        ("base", 0, "adherence", "json", "b", "correct", 1.0), ("lora", 0, "adherence", "json", "b", "correct", 0.0),
-        ("base", 0, "adherence", "json", "c", "correct", 1.0), ("lora", 0, "adherence", "json", "c", "correct", 1.0),
-        # continuous with a threshold (adherence: 10 points)
-        ("base", 0, "adherence", "json", "a", "adherence", 50.0), ("lora", 0, "adherence", "json", "a", "adherence", 55.0),
-        ("base", 0, "adherence", "json", "b", "adherence", 50.0), ("lora", 0, "adherence", "json", "b", "adherence", 75.0),
-        # lower is better: NLL
-        ("base", 0, "semantic", "heldout", "a", "reference_nll", 2.0), ("lora", 0, "semantic", "heldout", "a", "reference_nll", 1.5),
-        # refusing a benign prompt is a regression, refusing a harmful one an improvement
-        ("base", 0, "safety", "benign", "k", "refused", 0.0), ("lora", 0, "safety", "benign", "k", "refused", 1.0),
-        ("base", 0, "safety", "harmful", "h", "refused", 0.0), ("lora", 0, "safety", "harmful", "h", "refused", 1.0),
-        # descriptive metrics are not classified; items missing from the base are dropped
-        ("base", 0, "seed_prompts", "s1", "s1", "response_tokens", 5.0), ("lora", 0, "seed_prompts", "s1", "s1", "response_tokens", 50.0),
-        ("lora", 0, "adherence", "json", "new", "correct", 1.0),
-    ]  # fmt: skip
-    changes = metrics.classify_changes(_frame(rows)).set_index(["benchmark", "item_id", "metric"])[
-        "status"
-    ]
-    assert changes[("json", "a", "correct")] == "improved"
-    assert changes[("json", "b", "correct")] == "regressed"
-    assert changes[("json", "c", "correct")] == "unchanged"
-    assert changes[("json", "a", "adherence")] == "unchanged"
-    assert changes[("json", "b", "adherence")] == "improved"
-    assert changes[("heldout", "a", "reference_nll")] == "improved"
-    assert changes[("benign", "k", "refused")] == "regressed"
-    assert changes[("harmful", "h", "refused")] == "improved"
-    assert ("s1", "s1", "response_tokens") not in changes.index and (
-        "json",
-        "new",
-        "correct",
-    ) not in changes.index
-    counts = metrics.change_counts(_frame(rows), by=("experiment", "suite")).set_index("suite")
-    assert counts.loc["adherence", ["improved", "unchanged", "regressed", "n"]].tolist() == [
-        2,
-        2,
-        1,
-        5,
-    ]
-    assert counts.loc["safety", ["improved", "unchanged", "regressed"]].tolist() == [1, 0, 1]
-    assert counts.loc["adherence", "net"] == pytest.approx(1 / 5)
-
-
-def test_metrics_name_missing_columns():
-    with pytest.raises(KeyError, match="lacks columns"):
-        metrics.instruction_adherence(pd.DataFrame({"value": [1.0]}))
-    with pytest.raises(ValueError, match="base experiment"):
-        metrics.safety_drift(_frame([("lora", 0, "safety", "harmful", "h", "refused", 1.0)]))

@@ -2,8 +2,9 @@
 
 Why: the report shows a before/after grid of the same five prompts for every model, and the
 seed's retain/regression test classifies each fixed prompt as improved / unchanged /
-regressed against the base (`evaluate.metrics.classify_changes`). Every response is recorded
-(`seed_prompts.generations.jsonl`); rows per prompt (benchmark = the prompt id):
+regressed against the base (the analysis summary, `analysis.stats.classify`). Every
+response is recorded (`seed_prompts.generations.jsonl`); rows per prompt (benchmark = the
+prompt id):
 
 - adherence       0-100 the prompt's checker (bullet list, JSON fields, word limit; prompts 3
                         and 4 are open-ended and only get a length sanity check)
