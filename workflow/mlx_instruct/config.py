@@ -19,7 +19,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-TUNED_METHODS = ("lora", "dora", "full", "hybrid", "qlora")
 
 
 class ConfigError(ValueError):

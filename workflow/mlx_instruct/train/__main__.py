@@ -28,6 +28,7 @@ from mlx_instruct.config import (
     load_config,
 )
 from mlx_instruct.io import write_json
+from mlx_instruct.sources import load_model, read_source
 from mlx_instruct.train import distributed
 from mlx_instruct.train.batching import (
     DataError,
@@ -64,24 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_model(path: Path):
-    try:
-        from mlx_instruct.sources import load_model
-    except ImportError:  # the sources stage is optional here: any mlx_lm model dir loads
-        from mlx_lm import load
-
-        return load(str(path))
-    return load_model(path)
-
-
 def _tokenize(rows, tokenizer, max_seq_len: int, on_too_long: str, source: str) -> list[Example]:
     """The data stage's tokenization (BOS/EOS exactly once, exact prompt boundary)."""
-    from mlx_instruct.data.common import DataError as StageDataError
     from mlx_instruct.data.tokenize import tokenize_dataset
 
     try:
         examples, _ = tokenize_dataset(tokenizer, rows, max_seq_len, on_too_long)
-    except StageDataError as error:
+    except DataError as error:
         raise DataError(f"{source}: {error}") from None
     return to_examples(examples)
 
@@ -126,12 +116,11 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _mix(train_rows, retention_rows, fraction, seed):
+    """The data stage's retention mix (the total stays at the training set's size)."""
     if not fraction:
         return train_rows
-    try:
-        from mlx_instruct.data.mix import mix_retention
-    except ImportError:
-        from mlx_instruct.train.batching import mix_retention
+    from mlx_instruct.data.mix import mix_retention
+
     return mix_retention(train_rows, retention_rows, fraction, seed)
 
 
@@ -147,12 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     label = f"{args.experiment}/s{args.seed}"
     started = time.time()
     try:
-        from mlx_instruct.data.common import DataError as StageDataError
-    except ImportError:  # pragma: no cover
-        StageDataError = DataError  # noqa: N806
-    try:
         prep = _prepare(args)
-    except (ConfigError, DataError, StageDataError) as error:
+    except (ConfigError, DataError) as error:
         return _error(error)
     study, settings, out = prep["study"], prep["settings"], Path(args.out)
     training: TrainingSettings = prep["training"]
@@ -193,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: already {previous['status']} ({run_json}); nothing to do")
             return 0
 
-    model, tokenizer = _load_model(prep["model_dir"])
+    model, tokenizer = load_model(prep["model_dir"])
     try:
         mixed = _mix(prep["train_rows"], prep["retention_rows"], prep["fraction"], args.seed)
         train = _tokenize(mixed, tokenizer, max_seq_len, on_too_long, str(prep["files"][0]))
@@ -217,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             fingerprint=run_fp,
             progress=not args.no_progress,
         )
-    except (ConfigError, DataError, StageDataError, MethodError) as error:
+    except (ConfigError, DataError, MethodError) as error:
         return _error(error)
     stamp = _stamp(
         args, prep, settings, run_fp, files_fp, len(mixed), len(train), len(valid), trainer
@@ -257,12 +242,7 @@ def _stamp(
     from mlx_instruct.config import ROOT
     from mlx_instruct.train.instrument import git_state, hardware, versions
 
-    try:
-        from mlx_instruct.sources import read_source
-
-        source = read_source(prep["model_dir"])
-    except ImportError:
-        source = {}
+    source = read_source(prep["model_dir"])
     info = trainer.info
     return {
         "study": prep["study"]["study"],

@@ -1,4 +1,4 @@
-"""Training data: read the data stage's jsonl, tokenize, mix retention, batch.
+"""Training data: read the data stage's jsonl, turn tokenized rows into examples, batch.
 
 Batching is mlx_lm's (`tuner.trainer.iterate_batches`): examples sorted by length and cut
 into micro-batches, the order of micro-batches shuffled each epoch, each micro-batch
@@ -21,14 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlx_instruct.data.common import DataError  # one error type for data, in either stage
 from mlx_instruct.io import read_jsonl
 
 PAD_TO = 32
 REQUIRED_FIELDS = ("id", "prompt", "completion")
-
-
-class DataError(ValueError):
-    """Training data that cannot be used; the message names the file, line and field."""
 
 
 class Tokenized(Protocol):
@@ -72,20 +69,6 @@ def to_examples(items: Sequence[Tokenized | None]) -> list[Example]:
         if len(ids) >= 2 and 0 < int(item.prompt_len) < len(ids):
             examples.append(Example(str(item.id), ids, int(item.prompt_len)))
     return examples
-
-
-def mix_retention(train: list[Any], retention: list[Any], fraction: float, seed: int) -> list[Any]:
-    """Train plus retention rows so that retention makes up `fraction` of the mix.
-
-    Deterministic for a seed; retention rows are cycled (in a seeded order) when there
-    are fewer than the mix needs.
-    """
-    if not fraction or not retention:
-        return list(train)
-    want = int(round(fraction / (1.0 - fraction) * len(train)))
-    order = np.random.default_rng([seed, 7919]).permutation(len(retention))
-    picked = [retention[order[i % len(retention)]] for i in range(want)]
-    return list(train) + picked
 
 
 def fingerprint_files(paths: list[Path]) -> dict[str, str]:

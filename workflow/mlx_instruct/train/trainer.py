@@ -37,9 +37,7 @@ from mlx_instruct.train.samples import Sampler
 from mlx_instruct.train.schedule import make_optimizer
 from mlx_instruct.train.step import StepFunctions
 
-FAULT_ENV = (
-    "MLX_INSTRUCT_TRAIN_FAULT"  # test fault injection: "kill-after-step:N" | "nan-at-step:N"
-)
+FAULT_ENV = "MLX_INSTRUCT_TRAIN_FAULT"  # test fault injection: "kill-after-step:N"
 EMA_DECAY = 0.9
 MIN_STEPS_FOR_DIVERGENCE = 5
 
@@ -49,7 +47,7 @@ def _ppl(loss: float) -> float:
 
 
 def _fault() -> tuple[str, int] | None:
-    """Fault injection for tests ("kill-after-step:N" | "nan-at-step:N")."""
+    """Fault injection for tests ("kill-after-step:N")."""
     spec = os.environ.get(FAULT_ENV, "")
     if ":" not in spec:
         return None
@@ -268,8 +266,6 @@ class Trainer:
         steps = s.steps
         for hook in self.hooks:
             hook(self, step)
-        if self._fault == ("nan-at-step", step):
-            self.model.load_weights(_poison(self.model), strict=False)
         tic = time.perf_counter()
         batches = [self.plan.next() for _ in range(self.accum)]
         stats = self.fns.train_step(
@@ -421,11 +417,3 @@ class Trainer:
             "trainable_params": self.info.trainable_params,
             "total_params": self.info.total_params,
         }
-
-
-def _poison(model: nn.Module) -> list[tuple[str, mx.array]]:
-    """A NaN in the first trainable parameter (fault injection for the NaN guard test)."""
-    from mlx.utils import tree_flatten
-
-    name, value = tree_flatten(model.trainable_parameters())[0]
-    return [(name, value * float("nan"))]
