@@ -4,7 +4,6 @@ every method end to end, dry run, and one-line errors with exit status 2."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -83,14 +82,33 @@ def test_lora_run_outputs_and_mlx_lm_accepts_the_adapters(tiny, tmp_path, monkey
     assert mx.allclose(fused(ids), tuned(ids), atol=1e-4).item()
 
 
+# The training CLI with a hook that SIGKILLs the process once step 4 is done (before step 5).
+KILL_AFTER_STEP_4 = """
+import os, signal, sys
+from mlx_instruct.train import trainer
+from mlx_instruct.train.__main__ import main
+
+def kill(run, step):
+    if step == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+class Trainer(trainer.Trainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hooks.append(kill)
+
+trainer.Trainer = Trainer
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny, tmp_path):  # noqa: F811
     config = write_study(tmp_path / "study.yaml", dropout=0.1)
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert main(_argv(tiny, config, whole)) == 0
-    env = {**os.environ, "MLX_INSTRUCT_TRAIN_FAULT": "kill-after-step:4"}
     killed = subprocess.run(
-        [sys.executable, "-m", "mlx_instruct.train", *_argv(tiny, config, broken, "lora", "--resume")],
-        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [sys.executable, "-c", KILL_AFTER_STEP_4, *_argv(tiny, config, broken, "lora", "--resume")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (broken / "run.json").exists()

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import signal
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,6 @@ from mlx_instruct.train.samples import Sampler
 from mlx_instruct.train.schedule import make_optimizer
 from mlx_instruct.train.step import StepFunctions
 
-FAULT_ENV = "MLX_INSTRUCT_TRAIN_FAULT"  # test fault injection: "kill-after-step:N"
 EMA_DECAY = 0.9
 MIN_STEPS_FOR_DIVERGENCE = 5
 
@@ -46,17 +43,10 @@ def _ppl(loss: float) -> float:
     return math.exp(min(loss, 700.0)) if math.isfinite(loss) else float("nan")
 
 
-def _fault() -> tuple[str, int] | None:
-    """Fault injection for tests ("kill-after-step:N")."""
-    spec = os.environ.get(FAULT_ENV, "")
-    if ":" not in spec:
-        return None
-    kind, _, step = spec.partition(":")
-    return kind, int(step)
-
-
 @dataclass
 class LoopState:
+    """What a checkpoint stores of the loop (besides weights, optimizer and data position)."""
+
     step: int = 0
     tokens: int = 0
     train_time_s: float = 0.0
@@ -131,6 +121,10 @@ class Trainer:
         self.state = LoopState()
         self.status = "running"
         self.diagnosis: dict[str, Any] | None = None
+        # opened by begin(): the wall clock, the progress bar and the grad-checkpointing scope
+        self._started = time.perf_counter()
+        self.progress = Progress(s.steps, 0, label, enabled=False, silent=True)
+        self._stack = contextlib.ExitStack()
 
     # ---- pieces -------------------------------------------------------------------------
     def micro_seeds(self, step: int) -> list[int] | None:
@@ -154,19 +148,9 @@ class Trainer:
         return total.item() / sum(b.n_loss_tokens for b in self.val_batches)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        s = self.state
         return {
-            "step": s.step,
+            **asdict(self.state),
             "position": self.plan.position,
-            "tokens": s.tokens,
-            "train_time_s": s.train_time_s,
-            "best_val": s.best_val,
-            "best_step": s.best_step,
-            "bad_evals": s.bad_evals,
-            "ema": s.ema,
-            "min_ema": s.min_ema,
-            "recent": s.recent,
-            "resumed_at": s.resumed_at,
             "fingerprint": self.fingerprint,
         }
 
@@ -176,20 +160,8 @@ class Trainer:
             return False
         checkpoint.restore(self.out, self.model, self.optimizer)
         self.plan.seek(**saved["position"])
-        keys = (
-            "step",
-            "tokens",
-            "train_time_s",
-            "best_val",
-            "best_step",
-            "bad_evals",
-            "ema",
-            "min_ema",
-            "recent",
-            "resumed_at",
-        )
-        for key in keys:
-            setattr(self.state, key, saved[key])
+        for f in fields(LoopState):
+            setattr(self.state, f.name, saved[f.name])
         self.state.resumed_at = [*saved["resumed_at"], saved["step"]]
         self.logs.truncate(saved["step"])
         return True
@@ -241,7 +213,6 @@ class Trainer:
         if not (resume and self.try_resume()) and self.rank == 0:
             self.logs.reset()
             checkpoint.remove(self.out)
-        self._fault = _fault()
         self.progress = Progress(
             self.settings.steps,
             self.state.step,
@@ -326,8 +297,6 @@ class Trainer:
             and self.rank == 0
         ):
             checkpoint.save(self.out, self.model, self.optimizer, self.checkpoint_state())
-        if self._fault == ("kill-after-step", step):
-            os.kill(os.getpid(), signal.SIGKILL)
         if stop_early:
             self.status = "early_stopped"
         return row
