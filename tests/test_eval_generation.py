@@ -18,7 +18,9 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_instruct.evaluate import generation as gen
+from mlx_instruct.evaluate import scoring
 from mlx_instruct.evaluate.context import EvalDataError, load_context
+from mlx_instruct.evaluate.prefix import prefix_clusters
 from mlx_instruct.evaluate.runner import SuiteError, register_suite, run_suite
 
 CORPUS = [
@@ -199,7 +201,7 @@ def test_shared_prompt_prefix_runs_once_and_changes_nothing(tiny):
     shots = "Q: Is the sky blue?\nA: Yes\n\nQ: not True is\nA: False\n\n" * 6
     prompts = [shots + p for p in PROMPTS] + ["unrelated short prompt"]
     encoded = [gen.encode_prompt(tok, p) for p in prompts]
-    clusters = gen._prefix_clusters(encoded, 64)
+    clusters = prefix_clusters(encoded, 64)
     assert sorted(len(m) for m, n in clusters if n) == [len(PROMPTS)]
     [(members, prefix_len)] = [c for c in clusters if c[1]]
     shortest = min(len(encoded[m]) for m in members)
@@ -256,16 +258,16 @@ def test_lmeval_loglikelihood_equals_direct_forward(tiny):
     lm = MLXEvalLM(model, tok)
     got = lm.loglikelihood([_Request(c, x) for c, x in pairs])
     for (c, x), (score, greedy) in zip(pairs, got, strict=True):
-        ctx, cont = gen._split_context(tok, c, x)
+        ctx, cont = scoring.split_context(tok, c, x)
         want_score, want_greedy = _direct(model, ctx, cont)
         assert score == pytest.approx(want_score, abs=1e-3)
         assert greedy == want_greedy
     # shared-prefix and full-sequence paths agree
-    full = gen.loglikelihood(model, tok, pairs, share_prefix=False)
+    full = scoring.loglikelihood(model, tok, pairs, share_prefix=False)
     assert [s for s, _ in got] == pytest.approx([s for s, _ in full], abs=1e-3)
     # greedy continuation is recognised as greedy
     [g] = gen.generate(model, tok, ["The quick brown"], max_tokens=3)
-    [(_, is_greedy)] = gen.loglikelihood(
+    [(_, is_greedy)] = scoring.loglikelihood(
         model, tok, [(gen.encode_prompt(tok, "The quick brown"), g.token_ids)]
     )
     assert is_greedy
@@ -278,11 +280,11 @@ def test_prefix_sharing_equals_full_sequences(tiny):
     questions = ["Q: What is 2 + 2?\nA:", "Q: Say hi.\nA:", "Q: def add(a, b)\nA:"]
     pairs = [(shots + q, c) for q in questions for c in (" Yes", " No", " the lazy dog")]
     pairs.append(("unrelated context", " fox"))
-    encoded = [gen._split_context(tok, c, x) for c, x in pairs]
-    clusters = gen._prefix_clusters([c for c, _ in encoded], 16)
+    encoded = [scoring.split_context(tok, c, x) for c, x in pairs]
+    clusters = prefix_clusters([c for c, _ in encoded], 16)
     assert sorted(len(m) for m, _ in clusters) == [1, 9]  # one shared-prefix cluster
-    shared = gen.loglikelihood(model, tok, pairs, token_budget=64)  # several batches
-    full = gen.loglikelihood(model, tok, pairs, share_prefix=False)
+    shared = scoring.loglikelihood(model, tok, pairs, token_budget=64)  # several batches
+    full = scoring.loglikelihood(model, tok, pairs, share_prefix=False)
     direct = [_direct(model, c, x) for c, x in encoded]
     assert [s for s, _ in shared] == pytest.approx([s for s, _ in direct], abs=1e-3)
     assert [s for s, _ in full] == pytest.approx([s for s, _ in direct], abs=1e-3)
@@ -298,7 +300,7 @@ def test_rolling_loglikelihood_equals_direct(tiny):
     ids = tok.encode(text, add_special_tokens=False)
     want, _ = _direct(model, [0], ids)
     assert score == pytest.approx(want, abs=1e-3)
-    [windowed] = gen.rolling_loglikelihood(model, tok, [text], max_context=4)
+    [windowed] = scoring.rolling_loglikelihood(model, tok, [text], max_context=4)
     assert windowed < 0  # disjoint windows: each token scored once, with less context
 
 

@@ -17,6 +17,7 @@ import mlx.nn as nn
 from mlx_instruct.config import experiment_settings
 from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.evaluate import generation as _gen
+from mlx_instruct.evaluate import scoring
 from mlx_instruct.evaluate.generation import Generation
 from mlx_instruct.train.outputs import ADAPTER_CONFIG, load_trained
 
@@ -83,10 +84,10 @@ class EvalContext:
 
     def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[tuple[float, bool]]:
         """Sum log p(continuation | context) per pair, and whether it is the greedy path."""
-        return _gen.loglikelihood(self.model, self.tokenizer, pairs)
+        return scoring.loglikelihood(self.model, self.tokenizer, pairs)
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[float]:
-        return _gen.rolling_loglikelihood(self.model, self.tokenizer, texts)
+        return scoring.rolling_loglikelihood(self.model, self.tokenizer, texts)
 
     def record_generation(self, item_id: str, prompt: str, response: str, **extra: Any) -> None:
         """Collect one generation; run_suite writes them to <suite>.generations.jsonl."""

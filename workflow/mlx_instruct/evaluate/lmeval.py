@@ -23,6 +23,7 @@ from typing import Any
 from lm_eval.api.model import LM
 
 from mlx_instruct.evaluate import generation as _gen
+from mlx_instruct.evaluate import scoring
 
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's default when a task sets none
 
@@ -37,7 +38,7 @@ class MLXEvalLM(LM):
         *,
         batch_size: int = 16,
         max_gen_cap: int = 512,
-        max_context: int = _gen.MAX_CONTEXT,
+        max_context: int = scoring.MAX_CONTEXT,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -56,12 +57,14 @@ class MLXEvalLM(LM):
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         pairs = [tuple(req.args[:2]) for req in requests]
         self.calls["loglikelihood"] += len(pairs)
-        return _gen.loglikelihood(self.model, self.tokenizer, pairs, max_context=self.max_context)
+        return scoring.loglikelihood(
+            self.model, self.tokenizer, pairs, max_context=self.max_context
+        )
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         texts = [req.args[0] for req in requests]
         self.calls["loglikelihood_rolling"] += len(texts)
-        return _gen.rolling_loglikelihood(
+        return scoring.rolling_loglikelihood(
             self.model, self.tokenizer, texts, max_context=self.max_context
         )
 

@@ -38,6 +38,7 @@ import numpy as np
 from mlx_instruct.evaluate.adherence import balanced, prompt_of, read_records, row, safe_generate
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.runner import register_suite
+from mlx_instruct.evaluate.scoring import split_context
 from mlx_instruct.resources import data_file
 
 SUITE = "semantic"
@@ -95,13 +96,7 @@ def select_items(ctx: Any, n: int | None) -> list[tuple[str, dict]]:
 
 def _token_count(ctx: Any, prompt: str, continuation: str) -> int:
     """Tokens of the continuation as ctx.loglikelihood scores it."""
-    try:
-        from mlx_instruct.evaluate.generation import _split_context
-
-        return max(1, len(_split_context(ctx.tokenizer, prompt, continuation)[1]))
-    except Exception:  # approximate with the encode difference
-        whole = len(ctx.tokenizer.encode(prompt + continuation))
-        return max(1, whole - len(ctx.tokenizer.encode(prompt)))
+    return max(1, len(split_context(ctx.tokenizer, prompt, continuation)[1]))
 
 
 def _vocab_size(tokenizer: Any) -> int:
