@@ -43,11 +43,9 @@ class Run:
 
     @property
     def rank(self) -> int | None:
-        return (
-            self.settings.get("rank")
-            if self.method in ("lora", "dora", "hybrid", "qlora")
-            else None
-        )
+        from mlx_instruct.train.methods import ADAPTER_METHODS  # here: config imports no mlx
+
+        return self.settings.get("rank") if self.method in ADAPTER_METHODS else None
 
     @property
     def training(self) -> TrainingSettings:

@@ -8,18 +8,17 @@ are mlx_lm's own (`linear_to_lora_layers`), so adapters load in mlx_lm unchanged
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
-from mlx_lm.tuner.utils import linear_to_lora_layers
 
 from mlx_instruct.config import TrainingSettings
 
-ADAPTER_METHODS = ("lora", "dora", "hybrid", "qlora")
+ADAPTER_METHODS = ("lora", "dora", "hybrid", "qlora")  # the one list: others import it
 METHODS = (*ADAPTER_METHODS, "full")
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 LORA_LEAVES = ("lora_a", "lora_b", "m")
@@ -108,14 +107,21 @@ def quantize_base(model: nn.Module, bits: int) -> dict[str, Any]:
         )
         else 32
     )
+    nn.quantize(model, group_size=group, bits=bits, class_predicate=quantizable(group))
+    return {"bits": bits, "group_size": group, "mode": "affine"}
+
+
+def quantizable(group_size: int) -> Callable[[str, nn.Module], bool]:
+    """`nn.quantize`'s class_predicate for the QLoRA base: the Linear and Embedding layers
+    whose input width splits into groups (training and every loader of a qlora run use it)."""
 
     def predicate(_path: str, module: nn.Module) -> bool:
         return (
-            isinstance(module, (nn.Linear, nn.Embedding)) and module.weight.shape[-1] % group == 0
+            isinstance(module, (nn.Linear, nn.Embedding))
+            and module.weight.shape[-1] % group_size == 0
         )
 
-    nn.quantize(model, group_size=group, bits=bits, class_predicate=predicate)
-    return {"bits": bits, "group_size": group, "mode": "affine"}
+    return predicate
 
 
 def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) -> MethodInfo:
@@ -149,6 +155,9 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
         info.rank = rank
         info.scale = settings.alpha / rank
         info.keys = layer_module_keys(model, list(settings.target_modules))
+        # imported here: mlx_lm's tuner takes ~3 s to import, and ADAPTER_METHODS should not
+        from mlx_lm.tuner.utils import linear_to_lora_layers
+
         # mlx_lm initialises lora_a with the global RNG: seed it for a reproducible start.
         mx.random.seed(seed)
         linear_to_lora_layers(

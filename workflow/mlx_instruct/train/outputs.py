@@ -22,6 +22,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from mlx_instruct.io import atomic_path, write_json
+from mlx_instruct.train.methods import quantizable
 
 ADAPTER_FILE = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -89,15 +90,8 @@ def load_trained(base: str | Path, run: str | Path | None = None):
     model, tokenizer = load(str(base))
     quant = config.get("base_quantization")
     if quant and not quant.get("preexisting"):
-        nn.quantize(
-            model,
-            group_size=quant["group_size"],
-            bits=quant["bits"],
-            class_predicate=lambda _p, m: (
-                isinstance(m, (nn.Linear, nn.Embedding))
-                and m.weight.shape[-1] % quant["group_size"] == 0
-            ),
-        )
+        group = quant["group_size"]
+        nn.quantize(model, group_size=group, bits=quant["bits"], class_predicate=quantizable(group))
     load_adapters(model, str(run))
     extra = config.get("extra_weights")
     if extra and (run / extra).is_file():
