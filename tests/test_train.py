@@ -185,6 +185,20 @@ def test_schedule_at_warmup_end_and_last_step(kind):
         assert fn(mx.array(i)).item() == pytest.approx(schedule.lr_at(s, i), rel=1e-5)
 
 
+@pytest.mark.parametrize("study", ["config.yaml", "configs/smoke.yaml", "configs/mistral-7b.yaml"])
+def test_compiled_schedule_is_the_formula_at_every_step_of_every_study(study):
+    """The float32 schedule the optimizer runs equals `lr_at` at every update of every run."""
+    from mlx_instruct import config as cfg
+
+    for run in cfg.runs(cfg.load_config(cfg.ROOT / study), include_baseline=False):
+        s = run.training
+        fn = schedule.make_schedule(s)
+        steps = mx.arange(s.steps, dtype=mx.uint64)  # the optimizer's own step counter type
+        ours = [fn(i).item() for i in steps]
+        exact = [schedule.lr_at(s, i) for i in range(s.steps)]
+        assert ours == pytest.approx(exact, rel=1e-5, abs=1e-6 * s.learning_rate)  # float32
+
+
 def test_logged_lr_follows_the_schedule(tiny, tmp_path):  # noqa: F811
     trainer = _trainer(
         tiny, tmp_path, steps=5, warmup_fraction=0.4, eval_every=100, checkpoint_every=100

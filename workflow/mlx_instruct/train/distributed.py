@@ -11,7 +11,10 @@ checkpoints, samples and outputs.
 
 `launch` starts the ranks (the same command line, with MLX_RANK / MLX_HOSTFILE set, as
 `mlx.launch --backend ring` does) and stops the others as soon as one fails, so a crashed
-rank never leaves its peer waiting in an all-reduce.
+rank never leaves its peer waiting in an all-reduce. Why not `mlx.launch` itself (MLX 0.32):
+it returns no rank's exit status (the CLI's 2 and 3 would be lost), listens on fixed
+starting ports (Snakemake runs several trainings at once; `launch` takes free ones) and
+passes every rank's stdout through (rank 0 alone reports here).
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def shard(batch: Any, group: Any | None) -> Any:
 
 
 def all_sum(tree: Any, group: Any | None) -> Any:
+    """The element-wise sum of `tree` over the ranks.
+
+    A sum, not `mlx.nn.average_gradients`' mean: the update divides the summed gradients by
+    the whole batch's response-token count (a token-weighted mean), and a mean times N is
+    not exact in floating point for N other than a power of two.
+    """
     if group is None:
         return tree
     return tree_map(lambda x: mx.distributed.all_sum(x, group=group), tree)

@@ -11,6 +11,12 @@ For the optimizer update with 0-based index i of `steps`, warm-up W = round(frac
            linear   min + (peak - min) * (1 - p)
            constant peak
 so the last update (i = steps - 1) runs at min = peak * min_lr_ratio for cosine and linear.
+
+Why not mlx.optimizers' join_schedules / linear_schedule / cosine_decay (as mlx_lm's
+`build_schedule`): composed to this same formula they round differently in float32
+(cos((pi / D) * s) against cos(pi * (s / D)), ...), measured at 4 of the default study's 32
+updates, 1 of the smoke study's 6 and 161 of mistral-7b's 1000 (up to 6.5e-6 relative), and
+every study's results would change.
 """
 
 from __future__ import annotations
