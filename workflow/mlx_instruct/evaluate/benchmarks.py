@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_instruct.evaluate import ifeval
-from mlx_instruct.evaluate.benchmark_files import (  # noqa: F401  (tests import them from here)
+from mlx_instruct.evaluate.benchmark_files import (
     _read_gsm8k,
     _read_truthfulqa,
     bbh_file,
@@ -149,26 +149,78 @@ def bbh_config(task: str, path: Path, num_fewshot: int | None) -> tuple[dict, st
     return cfg, mode
 
 
+SETTINGS = {"n", "tasks", "num_fewshot", "source", "max_tokens", "optional"}
+# local benchmark -> (resources dataset, its reader: names a malformed file early, its task)
+LOCAL_TASKS = {
+    "truthfulqa_mc1": ("truthfulqa", _read_truthfulqa, "truthfulqa_mc1_local.yaml"),
+    "gsm8k": ("gsm8k", _read_gsm8k, "gsm8k_local.yaml"),
+}
+
+
+def _source(name: str, spec: dict) -> str:
+    """The benchmark's source (local | hub) after checking its settings."""
+    unknown = set(spec) - SETTINGS
+    if unknown:
+        raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
+    if "max_tokens" in spec and name != "ifeval":
+        raise EvalDataError(f"benchmarks.{name}.max_tokens: only ifeval takes max_tokens")
+    source = spec.get("source") or ("local" if name in LOCAL_DATASETS else "hub")
+    if source not in ("local", "hub"):
+        raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
+    if spec.get("optional") and source != "hub":
+        raise EvalDataError(
+            f"benchmarks.{name}.optional: only a Hub benchmark can be optional "
+            "(a vendored copy is always there)"
+        )
+    if source == "local" and name != "ifeval" and name not in LOCAL_DATASETS:
+        raise EvalDataError(
+            f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_DATASETS)}); use source: hub"
+        )
+    return source
+
+
+def _add_local_tasks(plan: BenchmarkPlan, spec: dict) -> None:
+    """Full task configs over the vendored files (each read and checked now)."""
+    plan.num_fewshot = None  # set in each local config (lm-eval would override all)
+    shots = spec.get("num_fewshot")
+    if plan.name in LOCAL_TASKS:
+        dataset, read, task_yaml = LOCAL_TASKS[plan.name]
+        local_file = data_file(dataset)
+        read(local_file)
+        cfg = _with_data(_load_yaml(task_yaml), local_file)
+        if shots is not None:
+            cfg["num_fewshot"] = shots
+        plan.tasks.append(cfg)
+        plan.labels[cfg["task"]] = plan.name
+        return
+    for task in spec.get("tasks") or DEFAULT_BBH_TASKS:  # bbh
+        cfg, _ = bbh_config(task, bbh_file(task), shots)
+        plan.tasks.append(cfg)
+        plan.labels[cfg["task"]] = f"bbh:{task}"
+
+
+def _add_hub_tasks(plan: BenchmarkPlan, spec: dict) -> None:
+    """lm-eval task names (a Hub benchmark is lm-eval's own task or group)."""
+    if plan.name == "bbh":
+        for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
+            plan.tasks.append(f"bbh_fewshot_{task}")
+            plan.labels[f"bbh_fewshot_{task}"] = f"bbh:{task}"
+        return
+    tasks = spec.get("tasks") or [plan.name]
+    for task in tasks:
+        plan.tasks.append(task)
+        plan.labels[task] = plan.name if len(tasks) == 1 else task
+
+
 def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
     """Resolve settings into lm-eval runs, validating every local file before any work."""
     plans = []
     for name, spec in (settings or {}).items():
         spec = dict(spec or {})
-        unknown = set(spec) - {"n", "tasks", "num_fewshot", "source", "max_tokens", "optional"}
-        if unknown:
-            raise EvalDataError(f"benchmarks.{name}: unknown setting(s) {sorted(unknown)}")
-        if "max_tokens" in spec and name != "ifeval":
-            raise EvalDataError(f"benchmarks.{name}.max_tokens: only ifeval takes max_tokens")
-        source = spec.get("source") or ("local" if name in LOCAL_DATASETS else "hub")
-        if source not in ("local", "hub"):
-            raise EvalDataError(f"benchmarks.{name}.source: expected local or hub, got {source!r}")
-        if spec.get("optional") and source != "hub":
-            raise EvalDataError(
-                f"benchmarks.{name}.optional: only a Hub benchmark can be optional "
-                "(a vendored copy is always there)"
-            )
-        limit, shots = spec.get("n"), spec.get("num_fewshot")
-        plan = BenchmarkPlan(name, source, [], limit=limit, num_fewshot=shots)
+        source = _source(name, spec)
+        plan = BenchmarkPlan(
+            name, source, [], limit=spec.get("n"), num_fewshot=spec.get("num_fewshot")
+        )
         plan.optional = bool(spec.get("optional"))
         if name == "ifeval":
             path = data_file("ifeval") if source == "local" else None
@@ -177,42 +229,9 @@ def plan_benchmarks(settings: dict) -> list[BenchmarkPlan]:
             plan.labels[cfg["task"]] = "ifeval"
             plan.max_gen_toks = cfg["generation_kwargs"]["max_gen_toks"]
         elif source == "local":
-            if name not in LOCAL_DATASETS:
-                raise EvalDataError(
-                    f"benchmarks.{name}: no local copy (local: {sorted(LOCAL_DATASETS)}); "
-                    "use source: hub"
-                )
-            plan.num_fewshot = None  # set in each local config (lm-eval would override all)
-            if name == "truthfulqa_mc1":
-                local_file = data_file("truthfulqa")
-                _read_truthfulqa(local_file)
-                cfg = _with_data(_load_yaml("truthfulqa_mc1_local.yaml"), local_file)
-                if shots is not None:
-                    cfg["num_fewshot"] = shots
-                plan.tasks.append(cfg)
-                plan.labels[cfg["task"]] = "truthfulqa_mc1"
-            elif name == "gsm8k":
-                local_file = data_file("gsm8k")
-                _read_gsm8k(local_file)
-                cfg = _with_data(_load_yaml("gsm8k_local.yaml"), local_file)
-                if shots is not None:
-                    cfg["num_fewshot"] = shots
-                plan.tasks.append(cfg)
-                plan.labels[cfg["task"]] = "gsm8k"
-            else:  # bbh
-                for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
-                    cfg, _ = bbh_config(task, bbh_file(task), shots)
-                    plan.tasks.append(cfg)
-                    plan.labels[cfg["task"]] = f"bbh:{task}"
+            _add_local_tasks(plan, spec)
         else:
-            if name == "bbh":
-                for task in spec.get("tasks") or DEFAULT_BBH_TASKS:
-                    plan.tasks.append(f"bbh_fewshot_{task}")
-                    plan.labels[f"bbh_fewshot_{task}"] = f"bbh:{task}"
-            else:
-                for task in spec.get("tasks") or [name]:
-                    plan.tasks.append(task)
-                    plan.labels[task] = name if len(spec.get("tasks") or [name]) == 1 else task
+            _add_hub_tasks(plan, spec)
         plans.append(plan)
     return plans
 
