@@ -115,6 +115,79 @@ def _drop_special_text(
     return kept, dropped
 
 
+def _tokenize(
+    records: list[dict[str, Any]], tokenizer: Any, template: str, data: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int], dict[str, Any]]:
+    """Template + tokenize; (records kept, their examples by id, full lengths by id, report)."""
+    for record in records:
+        record["prompt"] = format_prompt(record, template, tokenizer)
+        record["completion"] = record["output"]
+    examples, report = tokenize_dataset(
+        tokenizer, records, int(data["max_seq_len"]), data["on_too_long"]
+    )
+    full_lengths = dict(zip((r["id"] for r in records), report.pop("full_lengths"), strict=True))
+    by_id = {e.id: e for e in examples}
+    records = [r for r in records if r["id"] in by_id]
+    if len(records) < 3:
+        raise DataError(
+            f"only {len(records)} usable records after dedup and length limits; need >= 3"
+        )
+    return records, by_id, full_lengths, report
+
+
+def _split_clean(
+    records: list[dict[str, Any]],
+    data: dict[str, Any],
+    seed: int,
+    eval_sets: Mapping[str, Iterable[str]] | Iterable[str] | None,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Splits, and the contamination check of train + valid against every evaluation text
+    (the plan's five prompts and the test split included); 'drop' removes matches first."""
+    splits = split_records(records, data.get("split"), seed)
+    assert_disjoint(splits)
+    eval_texts = as_labelled(eval_sets)
+    eval_texts.setdefault("seed_prompts", seed_prompt_texts())
+    eval_texts["test_split"] = [prompt_text(r) for r in splits["test"]]
+    bad: set[str] = set()
+    if data.get("on_contamination", "error") == "drop":  # needs the schema to allow the key
+        bad = {rid for rid, _, _ in find_matches(splits["train"] + splits["valid"], eval_texts)}
+        splits = {k: [r for r in v if r["id"] not in bad or k == "test"] for k, v in splits.items()}
+    contamination = check_contamination(splits["train"] + splits["valid"], eval_texts)
+    contamination["dropped"] = len(bad)
+    return splits, contamination
+
+
+def _split_reports(
+    splits: dict[str, list[dict[str, Any]]],
+    tokenizer: Any,
+    template: str,
+    full_lengths: dict[str, int],
+    by_id: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Section 9.2's quality report per split, with truncation rate and the seed's targets."""
+    reports = {}
+    for name, rows in splits.items():
+        report = quality_report(rows, tokenizer, template, [full_lengths[r["id"]] for r in rows])
+        n_trunc = sum(1 for r in rows if by_id[r["id"]].truncated)
+        report["truncation_rate"] = n_trunc / len(rows) if rows else 0.0
+        report["targets"] = targets(report)
+        reports[name] = report
+    return reports
+
+
+def _write_outputs(
+    out_dir: Path, splits: dict[str, list[dict[str, Any]]], stats: dict[str, Any]
+) -> None:
+    with contextlib.ExitStack() as stack:  # all temp files first; renamed together on success
+        for name in SPLITS:
+            tmp = stack.enter_context(atomic_path(out_dir / f"{name}.jsonl"))
+            with tmp.open("w", encoding="utf-8") as handle:
+                for record in splits[name]:
+                    handle.write(json.dumps(output_row(record), ensure_ascii=False) + "\n")
+        tmp = stack.enter_context(atomic_path(out_dir / "stats.json"))
+        tmp.write_text(json.dumps(stats, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def prepare_data(
     config: dict[str, Any],
     model_dir: str | Path,
@@ -131,48 +204,19 @@ def prepare_data(
     """
     data = {**DEFAULTS, **config["data"]}
     seed = int(config.get("seed", 0))
-    template, max_seq_len, on_too_long = (
-        data["template"],
-        int(data["max_seq_len"]),
-        data["on_too_long"],
-    )
+    template = data["template"]
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
     records, source_reports = _read_all(data, seed, Path(base_dir) if base_dir else None)
     n_read = len(records)
     records, special = _drop_special_text(records, tokenizer)
     records, dedup_report = dedup(records, data.get("near_duplicate_threshold"))
-
-    for record in records:
-        record["prompt"] = format_prompt(record, template, tokenizer)
-        record["completion"] = record["output"]
-    examples, tok_report = tokenize_dataset(tokenizer, records, max_seq_len, on_too_long)
-    full_lengths = dict(
-        zip((r["id"] for r in records), tok_report.pop("full_lengths"), strict=True)
-    )
-    by_id = {e.id: e for e in examples}
-    records = [r for r in records if r["id"] in by_id]
-    if len(records) < 3:
-        raise DataError(
-            f"only {len(records)} usable records after dedup and length limits; need >= 3"
-        )
-
-    splits = split_records(records, data.get("split"), seed)
-    assert_disjoint(splits)
-    eval_texts = as_labelled(eval_sets)
-    eval_texts.setdefault("seed_prompts", seed_prompt_texts())
-    eval_texts["test_split"] = [prompt_text(r) for r in splits["test"]]
-    bad: set[str] = set()
-    if data.get("on_contamination", "error") == "drop":  # needs the schema to allow the key
-        bad = {rid for rid, _, _ in find_matches(splits["train"] + splits["valid"], eval_texts)}
-        splits = {k: [r for r in v if r["id"] not in bad or k == "test"] for k, v in splits.items()}
-    contamination = check_contamination(splits["train"] + splits["valid"], eval_texts)
-    contamination["dropped"] = len(bad)
-
+    records, by_id, full_lengths, tok_report = _tokenize(records, tokenizer, template, data)
+    splits, contamination = _split_clean(records, data, seed, eval_sets)
     stats: dict[str, Any] = {
         "seed": seed,
         "template": template,
-        "max_seq_len": max_seq_len,
-        "on_too_long": on_too_long,
+        "max_seq_len": int(data["max_seq_len"]),
+        "on_too_long": data["on_too_long"],
         "tokenizer": tokenizer_summary(tokenizer, model_dir),
         "python": platform.python_version(),
         "sources": source_reports,
@@ -189,22 +233,7 @@ def prepare_data(
         "dedup": dedup_report,
         "tokenization": tok_report,
         "contamination": contamination,
-        "splits": {},
+        "splits": _split_reports(splits, tokenizer, template, full_lengths, by_id),
     }
-    for name, rows in splits.items():
-        report = quality_report(rows, tokenizer, template, [full_lengths[r["id"]] for r in rows])
-        n_trunc = sum(1 for r in rows if by_id[r["id"]].truncated)
-        report["truncation_rate"] = n_trunc / len(rows) if rows else 0.0
-        report["targets"] = targets(report)
-        stats["splits"][name] = report
-
-    out_dir = Path(out_dir)
-    with contextlib.ExitStack() as stack:  # all temp files first; renamed together on success
-        for name in SPLITS:
-            tmp = stack.enter_context(atomic_path(out_dir / f"{name}.jsonl"))
-            with tmp.open("w", encoding="utf-8") as handle:
-                for record in splits[name]:
-                    handle.write(json.dumps(output_row(record), ensure_ascii=False) + "\n")
-        tmp = stack.enter_context(atomic_path(out_dir / "stats.json"))
-        tmp.write_text(json.dumps(stats, indent=2, default=str) + "\n", encoding="utf-8")
+    _write_outputs(Path(out_dir), splits, stats)
     return stats

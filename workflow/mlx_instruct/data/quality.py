@@ -119,21 +119,9 @@ def _lengths(tokenizer: Any, records: Sequence[dict[str, Any]]) -> dict[str, lis
     }
 
 
-def quality_report(
-    records: Sequence[dict[str, Any]],
-    tokenizer: Any = None,
-    template: str | None = None,
-    total_lengths: Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """All section 9.2 metrics for one set of records.
-
-    `total_lengths`: the full example lengths (prompt + completion + specials) from
-    tokenization; without them, total = instruction + input + output tokens.
-    """
-    records = list(records)
-    report: dict[str, Any] = {"n": len(records)}
-    if not records:
-        return report
+def _text_metrics(records: list[dict[str, Any]], template: str | None) -> dict[str, Any]:
+    """Diversity, instruction types and format validity: no tokenizer needed."""
+    report: dict[str, Any] = {}
     prompts = [f"{r['instruction']}\n{r.get('input') or ''}" for r in records]
     # Primary: over everything a model sees or produces (instruction, input, output), the
     # same basis as the task generator's own check; prompt-only and output-only beside it.
@@ -155,8 +143,14 @@ def quality_report(
     report["format_validity_rate"] = round(1 - invalid / len(records), 4)
     report["format_problems"] = dict(problems)
     report["distinct_prompts"] = len({normalize_text(p) for p in prompts})
-    if tokenizer is None:
-        return report
+    return report
+
+
+def _token_metrics(
+    records: list[dict[str, Any]], tokenizer: Any, total_lengths: Sequence[int] | None
+) -> dict[str, Any]:
+    """Token lengths per part, response/instruction ratio and the OOV rate."""
+    report: dict[str, Any] = {}
     ids = _lengths(tokenizer, records)
     lengths = {part: [len(x) for x in rows] for part, rows in ids.items()}
     totals = (
@@ -179,6 +173,27 @@ def quality_report(
     n_unk = 0 if unk is None else sum(x.count(unk) for rows in ids.values() for x in rows)
     report["oov_rate"] = n_unk / n_tokens if n_tokens else 0.0
     report["unk_token_id"] = unk
+    return report
+
+
+def quality_report(
+    records: Sequence[dict[str, Any]],
+    tokenizer: Any = None,
+    template: str | None = None,
+    total_lengths: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """All section 9.2 metrics for one set of records.
+
+    `total_lengths`: the full example lengths (prompt + completion + specials) from
+    tokenization; without them, total = instruction + input + output tokens.
+    """
+    records = list(records)
+    report: dict[str, Any] = {"n": len(records)}
+    if not records:
+        return report
+    report.update(_text_metrics(records, template))
+    if tokenizer is not None:
+        report.update(_token_metrics(records, tokenizer, total_lengths))
     return report
 
 

@@ -124,22 +124,8 @@ def _read_prompts(paths: Iterable[Path]) -> list[str]:
     return texts
 
 
-def build_retention(
-    config: dict[str, Any],
-    model_dir: str | Path,
-    out_path: str | Path,
-    exclude_texts: Mapping[str, Iterable[str]] | None = None,
-    model: Any = None,
-    tokenizer: Any = None,
-    batch_size: int = 32,
-) -> dict[str, Any]:
-    """Write data/retention.jsonl (contract record shape, source "self-replay").
-
-    Excluded prompts: `exclude_texts` plus the train/valid/test prompts found beside
-    `out_path`. `model`/`tokenizer` override loading them from `model_dir` (tests).
-    `batch_size` 32: measured on a 2-core CPU with SmolLM2-135M, batch 1/16/32/64 give
-    2.6/15/34/33 tokens/s, so 200 answers x 96 tokens take ~9 minutes at 32.
-    """
+def _settings(config: dict[str, Any]) -> tuple[int, int, str]:
+    """(n, max_tokens, template) of data.retention."""
     data = config["data"]
     settings = data.get("retention") or {}
     if settings.get("source", SOURCE) != SOURCE:
@@ -147,33 +133,35 @@ def build_retention(
             f"data.retention.source: only {SOURCE!r} is supported, got {settings['source']!r}"
         )
     n, max_tokens = int(settings.get("n", 200)), int(settings.get("max_tokens", 128))
-    template = data.get("template", "chat")
-    out_path = Path(out_path)
-    exclude = {name: list(values) for name, values in (exclude_texts or {}).items()}
-    exclude["prepared_data"] = _read_prompts(
-        out_path.parent / f"{s}.jsonl" for s in ("train", "valid", "test")
-    )
+    return n, max_tokens, data.get("template", "chat")
 
-    chosen = select_prompts(retention_pool(), n, int(config.get("seed", 0)), exclude)
-    if model is None:
-        if not Path(model_dir).is_dir():
-            raise DataError(
-                f"{model_dir}: model directory not found (run the prepare_model stage first)"
-            )
-        try:
-            from mlx_lm import load
 
-            model, loaded = load(str(model_dir))
-        except Exception as error:
-            raise DataError(
-                f"{model_dir}: could not load the model ({type(error).__name__}: {error})"
-            ) from None
-        tokenizer = tokenizer if tokenizer is not None else loaded
-    elif tokenizer is None:
-        tokenizer = load_tokenizer(model_dir)
-    prompts = [format_prompt(r, template, tokenizer) for r in chosen]
-    answers = generate_answers(model, tokenizer, prompts, max_tokens, batch_size)
+def _load_model(model_dir: str | Path, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """The base model and tokenizer (those given win), with a DataError naming the dir."""
+    if model is not None:
+        return model, tokenizer if tokenizer is not None else load_tokenizer(model_dir)
+    if not Path(model_dir).is_dir():
+        raise DataError(
+            f"{model_dir}: model directory not found (run the prepare_model stage first)"
+        )
+    try:
+        from mlx_lm import load
 
+        model, loaded = load(str(model_dir))
+    except Exception as error:
+        raise DataError(
+            f"{model_dir}: could not load the model ({type(error).__name__}: {error})"
+        ) from None
+    return model, tokenizer if tokenizer is not None else loaded
+
+
+def _answer_rows(
+    chosen: list[dict[str, Any]],
+    prompts: list[str],
+    answers: list[tuple[str, bool]],
+    tokenizer: Any,
+) -> tuple[list[dict[str, Any]], int, int]:
+    """Contract rows of the non-empty answers; (rows, empty answers, trimmed answers)."""
     specials = tokenizer_info(tokenizer).special_texts
     rows, empty, trimmed = [], 0, 0
     for record, prompt, (text, hit_limit) in zip(chosen, prompts, answers, strict=True):
@@ -193,6 +181,36 @@ def build_retention(
         )
         row["id"] = content_id(SOURCE, row)
         rows.append(output_row({**row, "prompt": prompt, "completion": answer}))
+    return rows, empty, trimmed
+
+
+def build_retention(
+    config: dict[str, Any],
+    model_dir: str | Path,
+    out_path: str | Path,
+    exclude_texts: Mapping[str, Iterable[str]] | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Write data/retention.jsonl (contract record shape, source "self-replay").
+
+    Excluded prompts: `exclude_texts` plus the train/valid/test prompts found beside
+    `out_path`. `model`/`tokenizer` override loading them from `model_dir` (tests).
+    `batch_size` 32: measured on a 2-core CPU with SmolLM2-135M, batch 1/16/32/64 give
+    2.6/15/34/33 tokens/s, so 200 answers x 96 tokens take ~9 minutes at 32.
+    """
+    n, max_tokens, template = _settings(config)
+    out_path = Path(out_path)
+    exclude = {name: list(values) for name, values in (exclude_texts or {}).items()}
+    exclude["prepared_data"] = _read_prompts(
+        out_path.parent / f"{s}.jsonl" for s in ("train", "valid", "test")
+    )
+    chosen = select_prompts(retention_pool(), n, int(config.get("seed", 0)), exclude)
+    model, tokenizer = _load_model(model_dir, model, tokenizer)
+    prompts = [format_prompt(r, template, tokenizer) for r in chosen]
+    answers = generate_answers(model, tokenizer, prompts, max_tokens, batch_size)
+    rows, empty, trimmed = _answer_rows(chosen, prompts, answers, tokenizer)
     if not rows:
         raise DataError("retention: the base model produced no non-empty answers")
     write_jsonl(out_path, rows)
