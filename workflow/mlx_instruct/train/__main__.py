@@ -13,11 +13,13 @@ estimated run time), writes dry_run.json in --out and trains nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.config import (
@@ -38,6 +40,9 @@ from mlx_instruct.train.batching import (
     to_examples,
 )
 from mlx_instruct.train.methods import MethodError
+
+if TYPE_CHECKING:
+    from mlx_instruct.train.trainer import Trainer
 
 EXIT_CONFIG = 2
 EXIT_DIVERGED = 3
@@ -76,7 +81,21 @@ def _tokenize(rows, tokenizer, max_seq_len: int, on_too_long: str, source: str) 
     return to_examples(examples)
 
 
-def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Prepared:
+    """What a run reads before the model loads: the study, its settings and the data rows."""
+
+    study: dict[str, Any]
+    settings: dict[str, Any]  # the resolved dict (fingerprinted and stamped into run.json)
+    training: TrainingSettings  # the same, typed (what the engine reads)
+    model_dir: Path
+    files: list[Path]
+    train_rows: list[dict[str, Any]]
+    valid_rows: list[dict[str, Any]]
+    retention_rows: list[dict[str, Any]]
+
+
+def _prepare(args: argparse.Namespace) -> Prepared:
     """Everything that can fail on config or data, checked before the model loads."""
     study = load_config(args.config)
     if args.experiment not in study["experiments"]:
@@ -98,30 +117,22 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     train_rows, valid_rows = read_rows(files[0]), read_rows(files[1])
     retention_rows: list[dict[str, Any]] = []
     training = TrainingSettings.from_dict(settings)
-    fraction = training.retention_fraction
-    if fraction > 0:
+    if training.retention_fraction > 0:
         files.append(data / "retention.jsonl")
         retention_rows = read_rows(files[2])
-    return {
-        "study": study,
-        "settings": settings,
-        "training": training,
-        "model_dir": model_dir,
-        "files": files,
-        "train_rows": train_rows,
-        "valid_rows": valid_rows,
-        "retention_rows": retention_rows,
-        "fraction": fraction,
-    }
+    return Prepared(
+        study, settings, training, model_dir, files, train_rows, valid_rows, retention_rows
+    )
 
 
-def _mix(train_rows, retention_rows, fraction, seed):
+def _mix(prep: Prepared, seed: int) -> list[dict[str, Any]]:
     """The data stage's retention mix (the total stays at the training set's size)."""
+    fraction = prep.training.retention_fraction
     if not fraction:
-        return train_rows
+        return prep.train_rows
     from mlx_instruct.data.mix import mix_retention
 
-    return mix_retention(train_rows, retention_rows, fraction, seed)
+    return mix_retention(prep.train_rows, prep.retention_rows, fraction, seed)
 
 
 def _error(error: Exception) -> int:
@@ -139,89 +150,112 @@ def main(argv: list[str] | None = None) -> int:
         prep = _prepare(args)
     except (ConfigError, DataError) as error:
         return _error(error)
-    study, settings, out = prep["study"], prep["settings"], Path(args.out)
-    training: TrainingSettings = prep["training"]
-    processes = training.processes
+    processes = prep.training.processes
     if processes > 1 and not args.dry_run and os.environ.get(distributed.WORKER_ENV) is None:
-        if training.micro_batch_size < processes:
-            return _error(
-                ConfigError(
-                    f"{args.config}: training.processes ({processes}) must not exceed "
-                    f"micro_batch_size ({training.micro_batch_size}): each process takes "
-                    "a share of every micro-batch's rows"
-                )
-            )
-        command = [sys.executable, "-m", "mlx_instruct.train", *(argv or sys.argv[1:])]
-        return distributed.launch(command, processes)
-    data_cfg = study["data"]
-    max_seq_len = int(data_cfg.get("max_seq_len", 2048))
-    on_too_long = data_cfg.get("on_too_long", "drop")
-    run_json = out / "run.json"
-    settings_fp = fingerprint({k: v for k, v in settings.items() if k != "seeds"})
-    files_fp = fingerprint_files(prep["files"])
+        return _launch(args, argv, prep.training)
+    files_fp = fingerprint_files(prep.files)
     run_fp = fingerprint(
         {
-            "settings": settings_fp,
+            "settings": fingerprint({k: v for k, v in prep.settings.items() if k != "seeds"}),
             "seed": args.seed,
             "data": files_fp,
-            "model": str(prep["model_dir"].resolve()),
+            "model": str(prep.model_dir.resolve()),
         }
     )
-    if args.resume and not args.dry_run and run_json.is_file():
-        import json
-
-        previous = json.loads(run_json.read_text())
-        if previous.get("fingerprint") == run_fp and previous.get("status") in (
-            "completed",
-            "early_stopped",
-        ):
-            print(f"{label}: already {previous['status']} ({run_json}); nothing to do")
-            return 0
-
-    model, tokenizer = load_model(prep["model_dir"])
+    if args.resume and not args.dry_run and _already_done(Path(args.out), run_fp, label):
+        return 0
+    model, tokenizer = load_model(prep.model_dir)
     try:
-        mixed = _mix(prep["train_rows"], prep["retention_rows"], prep["fraction"], args.seed)
-        train = _tokenize(mixed, tokenizer, max_seq_len, on_too_long, str(prep["files"][0]))
-        valid = _tokenize(
-            prep["valid_rows"], tokenizer, max_seq_len, on_too_long, str(prep["files"][1])
-        )
-        from mlx_instruct.train.trainer import Trainer
-
-        trainer = Trainer(
-            model,
-            tokenizer,
-            training,
-            train,
-            valid,
-            out,
-            seed=args.seed,
-            max_seq_len=max_seq_len,
-            template=data_cfg.get("template", "chat"),
-            label=label,
-            model_path=prep["model_dir"],
-            fingerprint=run_fp,
-            progress=not args.no_progress,
-        )
+        trainer, counts = _build_trainer(args, prep, model, tokenizer, run_fp)
     except (ConfigError, DataError, MethodError) as error:
         return _error(error)
-    stamp = _stamp(
-        args, prep, settings, run_fp, files_fp, len(mixed), len(train), len(valid), trainer
-    )
+    stamp = _stamp(args, prep, run_fp, files_fp, counts, trainer)
     if args.dry_run:
-        report = {**stamp, "dry_run": trainer.dry_run()}
-        write_json(out / "dry_run.json", report)
-        d = report["dry_run"]
-        print(
-            f"{label}: dry run: peak memory {d['peak_memory_gb']:.2f} GB, step {d['step_s']:.2f} s "
-            f"({d['tokens_per_s']:.0f} tokens/s on the longest batches), estimated training "
-            f"{d['estimated_train_s'] / 60:.1f} min for {training.steps} steps"
+        return _dry_run(args, trainer, stamp)
+    return _train(args, trainer, stamp, started)
+
+
+def _launch(args: argparse.Namespace, argv: list[str] | None, training: TrainingSettings) -> int:
+    """This command line again as `training.processes` data-parallel ranks."""
+    processes = training.processes
+    if training.micro_batch_size < processes:
+        return _error(
+            ConfigError(
+                f"{args.config}: training.processes ({processes}) must not exceed "
+                f"micro_batch_size ({training.micro_batch_size}): each process takes "
+                "a share of every micro-batch's rows"
+            )
         )
-        return 0
+    command = [sys.executable, "-m", "mlx_instruct.train", *(argv or sys.argv[1:])]
+    return distributed.launch(command, processes)
+
+
+def _already_done(out: Path, run_fp: str, label: str) -> bool:
+    """--resume on a run that finished with these settings, data and model: nothing to do."""
+    run_json = out / "run.json"
+    if not run_json.is_file():
+        return False
+    previous = json.loads(run_json.read_text())
+    if previous.get("fingerprint") == run_fp and previous.get("status") in (
+        "completed",
+        "early_stopped",
+    ):
+        print(f"{label}: already {previous['status']} ({run_json}); nothing to do")
+        return True
+    return False
+
+
+def _build_trainer(
+    args: argparse.Namespace, prep: Prepared, model: Any, tokenizer: Any, run_fp: str
+) -> tuple[Trainer, dict[str, int]]:
+    """The run's Trainer on the tokenized, mixed data, and the row/example counts."""
+    data_cfg = prep.study["data"]
+    max_seq_len = int(data_cfg.get("max_seq_len", 2048))
+    on_too_long = data_cfg.get("on_too_long", "drop")
+    mixed = _mix(prep, args.seed)
+    train = _tokenize(mixed, tokenizer, max_seq_len, on_too_long, str(prep.files[0]))
+    valid = _tokenize(prep.valid_rows, tokenizer, max_seq_len, on_too_long, str(prep.files[1]))
+    from mlx_instruct.train.trainer import Trainer
+
+    trainer = Trainer(
+        model,
+        tokenizer,
+        prep.training,
+        train,
+        valid,
+        Path(args.out),
+        seed=args.seed,
+        max_seq_len=max_seq_len,
+        template=data_cfg.get("template", "chat"),
+        label=f"{args.experiment}/s{args.seed}",
+        model_path=prep.model_dir,
+        fingerprint=run_fp,
+        progress=not args.no_progress,
+    )
+    counts = {"rows_mixed": len(mixed), "examples_train": len(train), "examples_valid": len(valid)}
+    return trainer, counts
+
+
+def _dry_run(args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any]) -> int:
+    """Measure one step, write dry_run.json, print the estimate."""
+    report = {**stamp, "dry_run": trainer.dry_run()}
+    write_json(Path(args.out) / "dry_run.json", report)
+    d = report["dry_run"]
+    print(
+        f"{trainer.label}: dry run: peak memory {d['peak_memory_gb']:.2f} GB, step {d['step_s']:.2f} s "
+        f"({d['tokens_per_s']:.0f} tokens/s on the longest batches), estimated training "
+        f"{d['estimated_train_s'] / 60:.1f} min for {trainer.settings.steps} steps"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any], started: float) -> int:
+    """Train; rank 0 writes run.json (written last: its presence means complete) and reports."""
     summary = trainer.run(resume=args.resume)
-    if trainer.rank != 0:  # rank 0 writes run.json and reports
+    if trainer.rank != 0:
         return 0 if summary["status"] != "diverged" else EXIT_DIVERGED
-    record = {**stamp, **summary, "wall_time_s": time.time() - started}
-    write_json(run_json, record)
+    out, label = Path(args.out), trainer.label
+    write_json(out / "run.json", {**stamp, **summary, "wall_time_s": time.time() - started})
     if summary["status"] == "diverged":
         print(
             f"error: {label}: training stopped: {summary['diagnosis']['reason']} (see {out / 'diagnosis.json'})",
@@ -237,39 +271,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stamp(
-    args, prep, settings, run_fp, files_fp, n_mixed, n_train, n_valid, trainer
+    args: argparse.Namespace,
+    prep: Prepared,
+    run_fp: str,
+    files_fp: dict[str, str],
+    counts: dict[str, int],
+    trainer: Trainer,
 ) -> dict[str, Any]:
+    """run.json's provenance: what was trained on what, with which code and machine."""
     from mlx_instruct.config import ROOT
     from mlx_instruct.train.instrument import git_state, hardware, versions
 
-    source = read_source(prep["model_dir"])
     info = trainer.info
     return {
-        "study": prep["study"]["study"],
+        "study": prep.study["study"],
         "experiment": args.experiment,
         "seed": args.seed,
-        "method": settings["method"],
+        "method": prep.settings["method"],
         "rank": info.rank,
         "scale": info.scale,
         "fingerprint": run_fp,
-        "config": {"file": str(args.config), "study": prep["study"]},
-        "settings": settings,
+        "config": {"file": str(args.config), "study": prep.study},
+        "settings": prep.settings,
         "data": {
             "dir": str(Path(args.data)),
             "files_sha256": files_fp,
-            "template": prep["study"]["data"].get("template", "chat"),
+            "template": prep.study["data"].get("template", "chat"),
             "max_seq_len": trainer.max_seq_len,
-            "rows_train": len(prep["train_rows"]),
-            "rows_retention": len(prep["retention_rows"]),
-            "rows_mixed": n_mixed,
-            "examples_train": n_train,
-            "examples_valid": n_valid,
+            "rows_train": len(prep.train_rows),
+            "rows_retention": len(prep.retention_rows),
+            **counts,
             "micro_batches_per_epoch": len(trainer.plan.batches),
             "fingerprint": fingerprint(files_fp),
         },
         "model": {
-            "dir": str(prep["model_dir"]),
-            "source": source,
+            "dir": str(prep.model_dir),
+            "source": read_source(prep.model_dir),
             "quantization": info.quantization,
         },
         "loss": "gathered response positions" if trainer.fns.gathered else "dense masked",

@@ -149,36 +149,9 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
         for layer in chosen:
             layer.unfreeze()
     else:
-        if method == "qlora":
-            info.quantization = quantize_base(model, settings.quantize_bits)
-        rank = settings.rank
-        info.rank = rank
-        info.scale = settings.alpha / rank
-        info.keys = layer_module_keys(model, list(settings.target_modules))
-        # imported here: mlx_lm's tuner takes ~3 s to import, and ADAPTER_METHODS should not
-        from mlx_lm.tuner.utils import linear_to_lora_layers
-
-        # mlx_lm initialises lora_a with the global RNG: seed it for a reproducible start.
-        mx.random.seed(seed)
-        linear_to_lora_layers(
-            model,
-            num_layers,
-            {
-                "rank": rank,
-                "scale": info.scale,
-                "dropout": settings.dropout,
-                "keys": info.keys,
-            },
-            use_dora=(method == "dora"),
-        )
+        _add_adapters(model, settings, info, seed)
         if method == "hybrid" and settings.train_norms:
-            for layer in chosen:
-                for _, module in layer.named_modules():
-                    if isinstance(module, nn.RMSNorm | nn.LayerNorm):
-                        module.unfreeze()
-            final_norm = getattr(getattr(model, "model", None), "norm", None)
-            if isinstance(final_norm, nn.Module):
-                final_norm.unfreeze()
+            _unfreeze_norms(model, chosen)
     trainable = dict(tree_flatten(model.trainable_parameters()))
     info.trainable_params = sum(v.size for v in trainable.values())
     info.total_params = sum(v.size for _, v in tree_flatten(model.parameters()))
@@ -189,6 +162,38 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
     }
     mx.eval(model.parameters(), info.base_values)
     return info
+
+
+def _add_adapters(model: nn.Module, settings: TrainingSettings, info: MethodInfo, seed: int) -> None:
+    """mlx_lm's LoRA (DoRA) layers on the target modules, on a quantised base for qlora."""
+    # imported here: mlx_lm's tuner takes ~3 s to import, and ADAPTER_METHODS should not
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    if info.method == "qlora":
+        info.quantization = quantize_base(model, settings.quantize_bits)
+    info.rank = settings.rank
+    info.scale = settings.alpha / settings.rank
+    info.keys = layer_module_keys(model, list(settings.target_modules))
+    # mlx_lm initialises lora_a with the global RNG: seed it for a reproducible start.
+    mx.random.seed(seed)
+    parameters = {
+        "rank": info.rank,
+        "scale": info.scale,
+        "dropout": settings.dropout,
+        "keys": info.keys,
+    }
+    linear_to_lora_layers(model, info.num_layers, parameters, use_dora=(info.method == "dora"))
+
+
+def _unfreeze_norms(model: nn.Module, chosen: list[nn.Module]) -> None:
+    """hybrid: the chosen blocks' norm layers and the final norm train too."""
+    for layer in chosen:
+        for _, module in layer.named_modules():
+            if isinstance(module, nn.RMSNorm | nn.LayerNorm):
+                module.unfreeze()
+    final_norm = getattr(getattr(model, "model", None), "norm", None)
+    if isinstance(final_norm, nn.Module):
+        final_norm.unfreeze()
 
 
 @contextlib.contextmanager

@@ -172,6 +172,34 @@ class Layout:
         }
 
 
+def lora_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of the LoRA/DoRA layers whose delta norms are logged."""
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if "lora_a" in module and "lora_b" in module and not module.lora_a.ndim > 2
+    ]
+
+
+def lora_delta_sq(lora: list[tuple[str, nn.Module]], scale: float | None) -> mx.array:
+    """||scale * B A||^2 per LoRA module, via r x r Gram matrices (no d x d product)."""
+    s2 = float(scale or 1.0) ** 2
+    deltas = []
+    for _, module in lora:
+        a = module.lora_a.astype(mx.float32)
+        b = module.lora_b.astype(mx.float32)
+        deltas.append(s2 * mx.sum((a.T @ a) * (b @ b.T)))
+    return mx.stack(deltas)
+
+
+def param_delta_sq(model: nn.Module, base_values: dict[str, mx.array]) -> mx.array:
+    """||W - W0||^2 per trainable non-LoRA leaf (hybrid norms, full weights)."""
+    current = dict(tree_flatten(model.trainable_parameters()))
+    return mx.stack(
+        [mx.sum(mx.square((current[k] - w0).astype(mx.float32))) for k, w0 in base_values.items()]
+    )
+
+
 class StepFunctions:
     """Compiled grad / update / eval functions for one model, optimizer and method."""
 
@@ -191,23 +219,32 @@ class StepFunctions:
         self.loss_fn, self.gathered = make_loss(model)
         self.train_sizes: dict[int, int] = {}
         self.eval_sizes: dict[int, int] = {}
-        value_and_grad = nn.value_and_grad(model, self.loss_fn)
         self.instrument = instrument
-        trainable = tree_flatten(model.trainable_parameters())
-        lora = [
-            (name, module)
-            for name, module in model.named_modules()
-            if "lora_a" in module and "lora_b" in module and not module.lora_a.ndim > 2
-        ]
+        lora = lora_modules(model) if instrument else []
+        leaves = tree_flatten(model.trainable_parameters()) if instrument else []
         self.layout = Layout(
-            leaf_names=[name for name, _ in trainable] if instrument else [],
-            lora_modules=[name for name, _ in lora] if instrument else [],
+            leaf_names=[name for name, _ in leaves],
+            lora_modules=[name for name, _ in lora],
             delta_names=sorted(base_values) if instrument else [],
         )
         self.base_values = {k: base_values[k] for k in self.layout.delta_names}
         optimizer.init(model.trainable_parameters())  # before tracing: one trace, not two
-        clip = float(grad_clip) if grad_clip else None
         maybe_compile = mx.compile if compile else (lambda f, **_: f)
+        update = self._update_fn(float(grad_clip) if grad_clip else None, lora_scale, lora)
+        # The gradient functions change no state, but MLX 0.32 fails on a second call of a
+        # compiled value_and_grad whose captured inputs are not also outputs.
+        grad_state = [model.state, mx.random.state]
+        state = [model.state, optimizer.state]
+        grad_first, grad_accumulate = self._grad_fns()
+        self._grad_first = maybe_compile(grad_first, inputs=grad_state, outputs=grad_state)
+        self._grad_acc = maybe_compile(grad_accumulate, inputs=grad_state, outputs=grad_state)
+        self._update = maybe_compile(update, inputs=state, outputs=state)
+        self._eval = maybe_compile(self._eval_fn(), inputs=[model.state])
+
+    def _grad_fns(self) -> tuple[Callable, Callable]:
+        """(loss and gradients of a first micro-batch, the same added to a running sum)."""
+        model = self.model
+        value_and_grad = nn.value_and_grad(model, self.loss_fn)
 
         def grad_first(*arrays):
             loss, grads = value_and_grad(model, *arrays)
@@ -216,6 +253,14 @@ class StepFunctions:
         def grad_accumulate(acc, *arrays):
             loss, grads = value_and_grad(model, *arrays)
             return loss, tree_map(mx.add, acc, grads)
+
+        return grad_first, grad_accumulate
+
+    def _update_fn(
+        self, clip: float | None, lora_scale: float | None, lora: list[tuple[str, nn.Module]]
+    ) -> Callable:
+        """Token-mean, clip, AdamW, then the step's metrics as one vector (see Layout)."""
+        model, optimizer, instrument = self.model, self.optimizer, self.instrument
 
         def update(grads, loss_sum, n_tokens, base_values):
             inv = 1.0 / n_tokens
@@ -230,36 +275,20 @@ class StepFunctions:
             if instrument:
                 parts.append(sq)
                 if lora:
-                    s2 = float(lora_scale or 1.0) ** 2
-                    deltas = []
-                    for _, module in lora:
-                        a = module.lora_a.astype(mx.float32)
-                        b = module.lora_b.astype(mx.float32)
-                        deltas.append(s2 * mx.sum((a.T @ a) * (b @ b.T)))
-                    parts.append(mx.stack(deltas))
+                    parts.append(lora_delta_sq(lora, lora_scale))
                 if base_values:
-                    current = dict(tree_flatten(model.trainable_parameters()))
-                    parts.append(
-                        mx.stack(
-                            [
-                                mx.sum(mx.square((current[k] - w0).astype(mx.float32)))
-                                for k, w0 in base_values.items()
-                            ]
-                        )
-                    )
+                    parts.append(param_delta_sq(model, base_values))
             return mx.concatenate(parts)
 
-        def eval_loss(*arrays):
-            return self.loss_fn(model, *arrays)
+        return update
 
-        # The gradient functions change no state, but MLX 0.32 fails on a second call of a
-        # compiled value_and_grad whose captured inputs are not also outputs.
-        grad_state = [model.state, mx.random.state]
-        state = [model.state, optimizer.state]
-        self._grad_first = maybe_compile(grad_first, inputs=grad_state, outputs=grad_state)
-        self._grad_acc = maybe_compile(grad_accumulate, inputs=grad_state, outputs=grad_state)
-        self._update = maybe_compile(update, inputs=state, outputs=state)
-        self._eval = maybe_compile(eval_loss, inputs=[model.state])
+    def _eval_fn(self) -> Callable:
+        model, loss_fn = self.model, self.loss_fn
+
+        def eval_loss(*arrays):
+            return loss_fn(model, *arrays)
+
+        return eval_loss
 
     def register(self, shapes: list[tuple[int, int]], evaluation: bool = False) -> None:
         """Fix the gathered size per width from all (width, response tokens) to come."""

@@ -104,14 +104,7 @@ class Trainer:
             base_values=self.info.base_values,
             instrument=instrument,
         )
-        self.plan = BatchPlan(
-            train, s.micro_batch_size, max_seq_len, seed=zlib.crc32(f"data:{seed}".encode())
-        )
-        self.val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, max_seq_len)
-        self.fns.register(self.plan.shapes())
-        self.fns.register(
-            [(b.tokens.shape[1], b.n_loss_tokens) for b in self.val_batches], evaluation=True
-        )
+        self.plan, self.val_batches = self._batches(train, valid)
         self.sampler = (
             Sampler(tokenizer, template, s.sample_max_tokens)
             if samples and tokenizer is not None
@@ -125,6 +118,15 @@ class Trainer:
         self._started = time.perf_counter()
         self.progress = Progress(s.steps, 0, label, enabled=False, silent=True)
         self._stack = contextlib.ExitStack()
+
+    def _batches(self, train: list[Example], valid: list[Example]) -> tuple[BatchPlan, list]:
+        """The training plan and the validation batches, their shapes registered for compiling."""
+        s, seq = self.settings, self.max_seq_len
+        plan = BatchPlan(train, s.micro_batch_size, seq, seed=zlib.crc32(f"data:{self.seed}".encode()))
+        val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, seq)
+        self.fns.register(plan.shapes())
+        self.fns.register([(b.tokens.shape[1], b.n_loss_tokens) for b in val_batches], evaluation=True)
+        return plan, val_batches
 
     # ---- pieces -------------------------------------------------------------------------
     def micro_seeds(self, step: int) -> list[int] | None:
@@ -233,10 +235,29 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         """One optimizer step with its logs, validation, samples and checkpoint as due."""
         step = self.state.step + 1
-        s = self.settings
-        steps = s.steps
         for hook in self.hooks:
             hook(self, step)
+        row, split = self._optimizer_step(step)
+        self.state.recent = [
+            *self.state.recent[-9:],
+            {k: row[k] for k in ("step", "loss", "grad_norm", "lr")},
+        ]
+        reason = self.guard(row)
+        self.logs.write("train_log", row)
+        if reason:
+            self.progress.write(f"{self.label}: stopped at step {step}: {reason}")
+            self.diagnose(step, reason)
+            return row
+        if self.fns.instrument:
+            self.logs.write("layer_log", layer_rows(step, self.fns.layout, split))
+        self.state.step = step
+        self.progress.update(row["loss"], row["lr"], row["tokens_per_s"])
+        if self._periodic(step, row["loss"]):
+            self.status = "early_stopped"
+        return row
+
+    def _optimizer_step(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run update `step` on the next micro-batches: (its train_log row, its metrics)."""
         tic = time.perf_counter()
         batches = [self.plan.next() for _ in range(self.accum)]
         stats = self.fns.train_step(
@@ -263,43 +284,22 @@ class Trainer:
             "step_time_s": elapsed,
             "peak_memory_gb": peak_memory_gb(),
         }
-        self.state.recent = [
-            *self.state.recent[-9:],
-            {k: row[k] for k in ("step", "loss", "grad_norm", "lr")},
-        ]
-        reason = self.guard(row)
-        self.logs.write("train_log", row)
-        if reason:
-            self.progress.write(f"{self.label}: stopped at step {step}: {reason}")
-            self.diagnose(step, reason)
-            return row
-        if self.fns.instrument:
-            self.logs.write("layer_log", layer_rows(step, self.fns.layout, split))
-        self.state.step = step
-        self.progress.update(row["loss"], row["lr"], row["tokens_per_s"])
+        return row, split
+
+    def _periodic(self, step: int, train_loss: float) -> bool:
+        """Validation, samples and checkpoint as due after `step`; True to stop early."""
+        s = self.settings
+        last = step == s.steps
         stop_early = False
-        if step % s.eval_every == 0 or step == steps:
-            stop_early = self.evaluate_and_check(step, row["loss"])
-        if (
-            self.sampler is not None
-            and self.rank == 0
-            and (
-                step % s.sample_every == 0
-                or step == steps
-                or stop_early
-            )
-        ):
+        if step % s.eval_every == 0 or last:
+            stop_early = self.evaluate_and_check(step, train_loss)
+        due = step % s.sample_every == 0 or last or stop_early
+        if self.sampler is not None and self.rank == 0 and due:
             self.logs.write("samples", self.sampler.generate(self.model, step))
-        if (
-            step % s.checkpoint_every == 0
-            and step < steps
-            and not stop_early
-            and self.rank == 0
-        ):
+        due = step % s.checkpoint_every == 0 and step < s.steps and not stop_early
+        if due and self.rank == 0:
             checkpoint.save(self.out, self.model, self.optimizer, self.checkpoint_state())
-        if stop_early:
-            self.status = "early_stopped"
-        return row
+        return stop_early
 
     def evaluate_and_check(self, step: int, train_loss: float) -> bool:
         """Validate, log, track the best; True when the plateau patience is used up."""
