@@ -228,7 +228,20 @@ def convert_gguf(
     write_config(out_dir, config)
     tok_config.setdefault("model_max_length", config["max_position_embeddings"])
     write_tokenizer_files(out_dir, tokenizer.to_str(), tok_config)
-    record = {
+    write_source_json(out_dir, _source_record(path, uri, dtype, meta, types, n_params, extra))
+
+
+def _source_record(
+    path: Path,
+    uri: str,
+    dtype: str,
+    meta: dict[str, Any],
+    types: dict[str, str],
+    n_params: int,
+    extra: dict | None,
+) -> dict[str, Any]:
+    """source.json: where the weights came from and what was done to them."""
+    return {
         "uri": uri,
         "scheme": "gguf",
         "resolved": str(path.resolve()),
@@ -250,4 +263,3 @@ def convert_gguf(
         ],
         **(extra or {}),
     }
-    write_source_json(out_dir, record)

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
-# llama.cpp token types (llama_token_type): the same numbering as SentencePiece's piece types.
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+# llama.cpp token types (llama_token_type) number like SentencePiece's piece types.
+from mlx_instruct.sources.mistral_tokenizer import (
+    CONTROL,
+    NORMAL,
+    add_piece_tokens,
+    spm_bpe_tokenizer,
+)
+
 # llama.cpp pre-tokenizer names we reproduce with `tokenizers` pre-tokenizers.
 GPT2_PRE_TOKENIZERS = ("smollm", "gpt-2", "default", "starcoder", "refact")
 
@@ -57,27 +63,12 @@ def _gpt2_tokenizer(meta: dict[str, Any], source: str) -> Tokenizer:
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     types = meta.get("tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
-    tokenizer.add_special_tokens(
-        [
-            AddedToken(token, special=True, normalized=False)
-            for token, kind in zip(tokens, types, strict=True)
-            if kind == CONTROL
-        ]
-    )
-    users = [
-        AddedToken(token, special=False, normalized=False)
-        for token, kind in zip(tokens, types, strict=True)
-        if kind == USER_DEFINED
-    ]
-    if users:
-        tokenizer.add_tokens(users)
+    add_piece_tokens(tokenizer, tokens, types, special_kinds=(CONTROL,))
     return tokenizer
 
 
 def tokenizer_from_gguf(meta: dict[str, Any], source: str) -> tuple[Tokenizer, dict[str, Any]]:
     """Build the tokenizer and the tokenizer_config.json values from GGUF metadata."""
-    from mlx_instruct.sources.mistral_tokenizer import spm_bpe_tokenizer
-
     kind = meta.get("tokenizer.ggml.model")
     tokens = meta.get("tokenizer.ggml.tokens")
     if not tokens:

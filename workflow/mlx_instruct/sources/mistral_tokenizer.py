@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
 
-# SentencePiece piece types (sentencepiece_model.proto).
+# SentencePiece piece types (sentencepiece_model.proto); llama.cpp numbers its token types alike.
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
 # The Mistral v1 instruct format, as mistral-common encodes it: BOS once, "[INST] user [/INST]",
@@ -55,6 +55,27 @@ def mistral_v1_model_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: mistral-common no longer ships tokenizer.model.v1")
     return path
+
+
+def add_piece_tokens(
+    tokenizer: Tokenizer, pieces: Sequence[str], types: Sequence[int], special_kinds: Sequence[int]
+) -> None:
+    """Add the pieces of `special_kinds` as special tokens and the user-defined pieces as
+    plain added tokens (matched whole, never split), as SentencePiece and llama.cpp do."""
+    tokenizer.add_special_tokens(
+        [
+            AddedToken(piece, special=True, normalized=False)
+            for piece, kind in zip(pieces, types, strict=True)
+            if kind in special_kinds
+        ]
+    )
+    users = [
+        AddedToken(piece, special=False, normalized=False)
+        for piece, kind in zip(pieces, types, strict=True)
+        if kind == USER_DEFINED
+    ]
+    if users:
+        tokenizer.add_tokens(users)
 
 
 def spm_bpe_tokenizer(
@@ -100,19 +121,7 @@ def spm_bpe_tokenizer(
     if add_dummy_prefix:
         decode.append(decoders.Strip(" ", 1, 0))
     tokenizer.decoder = decoders.Sequence(decode)
-    specials = [
-        AddedToken(piece, special=True, normalized=False)
-        for piece, kind in zip(pieces, types, strict=True)
-        if kind in (CONTROL, UNKNOWN)
-    ]
-    tokenizer.add_special_tokens(specials)
-    users = [
-        AddedToken(piece, special=False, normalized=False)
-        for piece, kind in zip(pieces, types, strict=True)
-        if kind == USER_DEFINED
-    ]
-    if users:
-        tokenizer.add_tokens(users)
+    add_piece_tokens(tokenizer, pieces, types, special_kinds=(CONTROL, UNKNOWN))
     if add_bos and bos_id is not None:
         bos = pieces[bos_id]
         tokenizer.post_processor = processors.TemplateProcessing(

