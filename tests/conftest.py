@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,31 @@ def load_results_fixture() -> ModuleType:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def smoke_eval_context(
+    root: Path, out: str, n_tasks: int, seed: int
+) -> tuple[Path, dict, Any, list[dict]]:
+    """(model dir, config, base EvalContext, test records) for the evaluation tests: the smoke
+    study's tiny random model and config (short generations), its data dir root/data, and
+    `n_tasks` generated tasks formatted with the study's template (for data/test.jsonl)."""
+    from mlx_instruct.config import load_config
+    from mlx_instruct.data.tasks import generate_tasks, to_record
+    from mlx_instruct.evaluate import load_context
+    from mlx_instruct.sources import prepare_model
+
+    model_dir = prepare_model("random://mistral-tiny", root / "model")
+    config = load_config(ROOT / "configs" / "smoke.yaml")
+    config["evaluation"]["generation"] = {"max_tokens": 6, "batch_size": 4}
+    (root / "data").mkdir()
+    context = load_context(config, "base", 0, model_dir, None, root / "data", root / out)
+    records = []
+    for task in generate_tasks(n_tasks, seed=seed):
+        record = to_record(task)
+        prompt = context.format(record["instruction"], record["input"])
+        records.append({**record, "source": "generator", "prompt": prompt})
+    return model_dir, config, context, records
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -80,30 +80,37 @@ def test_truthfulqa_choices_and_bbh_modes():
     assert cfg["fewshot_config"]["samples"][0]["choices"] == ["No", "Yes"]
 
 
-def test_bad_local_files_fail_before_work(tmp_path):
-    gsm = tmp_path / "gsm8k_test.jsonl"
-    with pytest.raises(EvalDataError, match="gsm8k_test.jsonl: GSM8K file not found"):
-        _read_gsm8k(gsm)
-    gsm.write_text('{"question": "q", "answer": "#### 1"}\n{oops\n')
-    with pytest.raises(EvalDataError, match=r"gsm8k_test.jsonl:2: malformed JSON"):
-        _read_gsm8k(gsm)
-    gsm.write_text('{"question": "q", "answer": "no marker"}\n')
-    with pytest.raises(EvalDataError, match=r":1: 'answer' lacks"):
-        _read_gsm8k(gsm)
-    tqa = tmp_path / "TruthfulQA.csv"
-    tqa.write_text("Question,Best Answer\nq,a\n")
-    with pytest.raises(EvalDataError, match=r"TruthfulQA.csv: missing column"):
-        _read_truthfulqa(tqa)
-    bbh = tmp_path / "navigate.json"
-    bbh.write_text('{"examples": [{"input": "x"}]}')
-    with pytest.raises(EvalDataError, match=r"navigate.json: examples\[0\]: no 'target'"):
-        read_bbh(bbh)
-    with pytest.raises(EvalDataError, match=r"benchmarks.bbh.tasks: no BBH task 'snark'"):
-        plan_benchmarks({"bbh": {"tasks": ["snark"]}})
-    with pytest.raises(EvalDataError, match="unknown setting"):
-        plan_benchmarks({"gsm8k": {"limit": 3}})
-    with pytest.raises(EvalDataError, match="no local copy"):
-        plan_benchmarks({"mmlu": {"source": "local"}})
+BAD_FILES = [  # (file, its text or None when missing, the reader, the error it must name)
+    ("gsm8k_test.jsonl", None, _read_gsm8k, "gsm8k_test.jsonl: GSM8K file not found"),
+    ("gsm8k_test.jsonl", '{"question": "q", "answer": "#### 1"}\n{oops\n', _read_gsm8k,
+     r"gsm8k_test.jsonl:2: malformed JSON"),
+    ("gsm8k_test.jsonl", '{"question": "q", "answer": "no marker"}\n', _read_gsm8k,
+     r":1: 'answer' lacks"),
+    ("TruthfulQA.csv", "Question,Best Answer\nq,a\n", _read_truthfulqa,
+     r"TruthfulQA.csv: missing column"),
+    ("navigate.json", '{"examples": [{"input": "x"}]}', read_bbh,
+     r"navigate.json: examples\[0\]: no 'target'"),
+]  # fmt: skip
+BAD_SETTINGS = [
+    ({"bbh": {"tasks": ["snark"]}}, r"benchmarks.bbh.tasks: no BBH task 'snark'"),
+    ({"gsm8k": {"limit": 3}}, "unknown setting"),
+    ({"mmlu": {"source": "local"}}, "no local copy"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "read", "message"), BAD_FILES)
+def test_bad_local_files_fail_before_work(tmp_path, name, text, read, message):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(EvalDataError, match=message):
+        read(path)
+
+
+@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS)
+def test_bad_settings_fail_before_work(settings, message):
+    with pytest.raises(EvalDataError, match=message):
+        plan_benchmarks(settings)
 
 
 def test_vendored_file_altered_fails_before_work(vendored_copy):
@@ -178,29 +185,21 @@ def test_hub_task_config_runs_on_a_fixture(ctx, tmp_path):
     }
 
 
+def _gsm8k_sample(filter_name: str, exact_match: float, filtered: str) -> dict:
+    """One lm-eval logged sample of GSM8K doc 0 under one filter."""
+    return {
+        "doc_id": 0, "filter": filter_name, "metrics": ["exact_match"], "exact_match": exact_match,
+        "arguments": [("Q", {"until": []})], "filtered_resps": [filtered], "resps": [["x"]],
+    }  # fmt: skip
+
+
 def test_rows_from_groups_and_filters():
     plan = BenchmarkPlan("mmlu", "hub", ["mmlu"], labels={"gsm8k": "gsm8k"})
     samples = {
         "mmlu_anatomy": [{"doc_id": 0, "filter": "none", "metrics": ["acc"], "acc": True}],
         "gsm8k": [
-            {
-                "doc_id": 0,
-                "filter": "strict-match",
-                "metrics": ["exact_match"],
-                "exact_match": 0.0,
-                "arguments": [("Q", {"until": []})],
-                "filtered_resps": ["[invalid]"],
-                "resps": [["x"]],
-            },
-            {
-                "doc_id": 0,
-                "filter": "flexible-extract",
-                "metrics": ["exact_match"],
-                "exact_match": 1.0,
-                "arguments": [("Q", {"until": []})],
-                "filtered_resps": ["4"],
-                "resps": [["x"]],
-            },
+            _gsm8k_sample("strict-match", 0.0, "[invalid]"),
+            _gsm8k_sample("flexible-extract", 1.0, "4"),
         ],
     }
     rows = samples_to_rows(plan, samples)

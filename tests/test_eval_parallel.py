@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import smoke_eval_context, write_jsonl
 
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.evaluate.__main__ import main
@@ -29,15 +30,8 @@ def test_split_keeps_timing_suites_alone_and_orders_longest_first():
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A tiny random model, a config with small suites and a test split to evaluate."""
-    from mlx_instruct.config import load_config
-    from mlx_instruct.data.tasks import generate_tasks, to_record
-    from mlx_instruct.evaluate import load_context
-    from mlx_instruct.sources import prepare_model
-
     root = tmp_path_factory.mktemp("parallel")
-    model = prepare_model("random://mistral-tiny", root / "model")
-    config = load_config(ROOT / "configs" / "smoke.yaml")
-    config["evaluation"]["generation"] = {"max_tokens": 6, "batch_size": 4}
+    _, config, _, records = smoke_eval_context(root, "scratch", n_tasks=6, seed=3)
     config["evaluation"]["suites"] = {
         "adherence": {"n": 4},
         "seed_prompts": {"max_tokens": 4},
@@ -45,15 +39,7 @@ def study(tmp_path_factory):
         "efficiency": {"batch_sizes": [1, 2], "max_tokens": 3, "repeats": 1},
     }
     (root / "study.yaml").write_text(yaml.safe_dump(config))
-    data = root / "data"
-    data.mkdir()
-    ctx = load_context(config, "base", 0, model, None, data, root / "scratch")
-    records = []
-    for task in generate_tasks(6, seed=3):
-        rec = to_record(task)
-        rec.update(source="generator", prompt=ctx.format(rec["instruction"], rec["input"]))
-        records.append(rec)
-    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(root / "data" / "test.jsonl", records)
     return root
 
 

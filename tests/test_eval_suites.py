@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import smoke_eval_context, write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,33 +56,15 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    from mlx_instruct.config import load_config
-    from mlx_instruct.data.tasks import generate_tasks, to_record
-    from mlx_instruct.evaluate import load_context
-    from mlx_instruct.sources import prepare_model
-
     root = tmp_path_factory.mktemp("evalsuites")
-    model_dir = prepare_model("random://mistral-tiny", root / "model")
-    config = load_config(ROOT / "configs" / "smoke.yaml")
-    config["evaluation"]["generation"] = {"max_tokens": 6, "batch_size": 4}
-    data_dir = root / "data"
-    data_dir.mkdir()
-    context = load_context(config, "base", 0, model_dir, None, data_dir, root / "out")
-    records = []
-    for task in generate_tasks(12, seed=7):
-        rec = to_record(task)
-        rec.update(
-            source="generator",
-            prompt=context.format(rec["instruction"], rec["input"]),
-            completion=rec["output"],
-        )
-        records.append(rec)
+    _, _, context, records = smoke_eval_context(root, "out", n_tasks=12, seed=7)
+    records = [{**r, "completion": r["output"]} for r in records]
     records.append({  # a free-form record with an IFEval-style instruction, no constraints
         "id": "open-1", "source": "alpaca", "family": None, "instruction": "Describe the sea in fewer than 10 words.",
         "input": "", "output": "Vast, blue and restless.", "constraints": None,
         "prompt": context.format("Describe the sea in fewer than 10 words."), "completion": "Vast, blue and restless.",
     })  # fmt: skip
-    (data_dir / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(root / "data" / "test.jsonl", records)
     return context
 
 
