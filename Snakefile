@@ -30,4 +30,4 @@ rule all:
 
 
 onsuccess:
-    shell(f"python -m analysis timing --results {RESULTS} || true")
+    shell(f"python -m mlx_instruct.analysis timing --results {RESULTS} || true")

@@ -10,7 +10,7 @@
 --    longest unbreakable word, and what is left of the line goes to the columns in
 --    proportion to how much more their longest body cell needs (headers wrap between their
 --    words); a table that fits keeps
---    typst's automatic layout. HTML keeps the dash widths (analysis.report.md_table sets
+--    typst's automatic layout. HTML keeps the dash widths (mlx_instruct.analysis.report.md_table sets
 --    them by content; a browser never squeezes a column below its longest word).
 local ZWSP = "\u{200B}"
 local LINE = 100 -- characters of 10pt text across the typst text width (A4, 1.8 cm margins)

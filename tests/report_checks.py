@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import knit
+from mlx_instruct.analysis import knit
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 IMG = re.compile(r"<img\b[^>]*\bsrc=\"([^\"]+)\"")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import lora_geometry as geo
-from analysis import metrics, stats, summary, tidy, timing
-from analysis.stats import Bootstrap
+from mlx_instruct.analysis import lora_geometry as geo
+from mlx_instruct.analysis import metrics, stats, summary, tidy, timing
+from mlx_instruct.analysis.stats import Bootstrap
 
 # --- bootstrap ---------------------------------------------------------------------------
 

@@ -14,11 +14,11 @@ import pytest  # noqa: E402
 from conftest import load_results_fixture  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis import figures as F  # noqa: E402
-from analysis import figures_weights as W  # noqa: E402
-from analysis import tables as T  # noqa: E402
-from analysis.aggregate import rank_sweep  # noqa: E402
-from analysis.report import Study, md_table  # noqa: E402
+from mlx_instruct.analysis import figures as F  # noqa: E402
+from mlx_instruct.analysis import figures_weights as W  # noqa: E402
+from mlx_instruct.analysis import tables as T  # noqa: E402
+from mlx_instruct.analysis.aggregate import rank_sweep  # noqa: E402
+from mlx_instruct.analysis.report import Study, md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_tables_format_intervals_and_the_seed_section_18_table(study: Study) -> 
 
 
 def test_response_agreement_counts_identical_responses(study):
-    from analysis import narrative as N
+    from mlx_instruct.analysis import narrative as N
 
     rows = N.response_agreement(study)
     assert rows, "the synthetic study has a rank sweep with generations"

@@ -250,7 +250,7 @@ def test_an_optional_hub_benchmark_that_cannot_load_is_left_out_and_listed(
 ):
     import mlx_instruct.evaluate.benchmarks as benchmarks
     import mlx_instruct.evaluate.lmeval as lmeval
-    from analysis import tidy
+    from mlx_instruct.analysis import tidy
 
     real = lmeval.run_tasks
 

@@ -172,9 +172,9 @@ def test_schema_takes_max_tokens_and_names_a_misspelt_key():
 def test_summary_pairs_prompts_and_instructions_and_groups_types():
     import pandas as pd
 
-    from analysis import tables as T
-    from analysis.stats import Bootstrap
-    from analysis.summary import summarize
+    from mlx_instruct.analysis import tables as T
+    from mlx_instruct.analysis.stats import Bootstrap
+    from mlx_instruct.analysis.summary import summarize
 
     docs = list(_docs().values())[:12]
     rows = []

@@ -23,8 +23,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from conftest import load_results_fixture  # noqa: E402
 
-from analysis import artifacts, knit, paper  # noqa: E402
-from analysis.__main__ import main as cli  # noqa: E402
+from mlx_instruct.analysis import artifacts, knit, paper  # noqa: E402
+from mlx_instruct.analysis.__main__ import main as cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "paper"
@@ -124,7 +124,7 @@ def test_every_cell_ran_and_every_figure_cell_produced_its_figure(
 def test_the_executed_report_is_well_formed(knitted) -> None:
     results, doc = knitted
     front = _front(doc)
-    from analysis.report import Study
+    from mlx_instruct.analysis.report import Study
 
     study = Study(results)
     assert front["title"] == study.title and study.name in front["subtitle"]
@@ -145,7 +145,7 @@ def test_figures_and_tables_clis_write_indexes_and_sidecars(synthetic: Path) -> 
     assert [entry["name"] for entry in index["figures"]] == [a.name for a in artifacts.FIGURES]
     for entry in index["figures"]:
         sidecar = json.loads((synthetic / "figures" / f"{entry['name']}.json").read_text())
-        assert sidecar["function"].startswith("analysis.figures")
+        assert sidecar["function"].startswith("mlx_instruct.analysis.figures")
         assert all(item["sha256"] for item in sidecar["inputs"]), sidecar["inputs"]
         assert (synthetic / "figures" / f"{entry['name']}.png").stat().st_size > 1000
     tables = json.loads((synthetic / "tables" / "index.json").read_text())
@@ -205,7 +205,7 @@ def test_paper_cli_exits_nonzero_with_the_message_when_quarto_is_missing(synthet
         [
             sys.executable,
             "-m",
-            "analysis",
+            "mlx_instruct.analysis",
             "paper",
             "--results",
             str(synthetic),
@@ -253,7 +253,7 @@ def test_preview_reexecutes_the_report_when_a_source_changes(synthetic: Path, tm
     out = tmp_path / "out"
     args = ["preview", "--results", str(synthetic), "--out", str(out), "--qmd", str(doc)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "analysis", *args, "--no-browser", "--port", "4999"],
+        [sys.executable, "-m", "mlx_instruct.analysis", *args, "--no-browser", "--port", "4999"],
         cwd=ROOT,
         env={**os.environ, "QUARTO_PATH": str(fake)},
     )
@@ -294,8 +294,8 @@ def test_the_report_rule_depends_on_every_paper_source_and_the_code_it_imports()
     sections = {p.relative_to(ROOT).as_posix() for p in (PAPER / "sections").glob("*.qmd")}
     assert sections and sections <= sources
     assert {"paper/report.qmd", "paper/_quarto.yml", "paper/references.bib"} <= sources
-    assert {"paper/theme.scss", "paper/table-widths.lua", "analysis/knit.py"} <= sources
-    assert "analysis/narrative.py" in sources
-    assert "analysis/stats.py" in sources  # imported by a module the cells import
+    assert {"paper/theme.scss", "paper/table-widths.lua", "workflow/mlx_instruct/analysis/knit.py"} <= sources
+    assert "workflow/mlx_instruct/analysis/narrative.py" in sources
+    assert "workflow/mlx_instruct/analysis/stats.py" in sources  # imported by a module the cells import
     rule = (ROOT / "workflow/rules/report.smk").read_text()
     assert "knit_lib.sources(" in rule

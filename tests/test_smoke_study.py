@@ -47,7 +47,7 @@ def standalone_copy(dest: Path) -> Path:
 
 
 def standalone_path(clone: Path) -> str:
-    return os.pathsep.join([str(clone / "workflow"), str(clone)])
+    return str(clone / "workflow")
 
 
 def clone_of(results_dir: Path) -> Path:
@@ -56,7 +56,7 @@ def clone_of(results_dir: Path) -> Path:
 
 def snakemake(configfile: Path, results_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     """Snakemake in the standalone copy beside `results_dir`, on the copy's own code (its
-    workflow/ and analysis/ first on PYTHONPATH, ahead of the editable install)."""
+    workflow/ first on PYTHONPATH, ahead of the editable install)."""
     clone = clone_of(results_dir)
     env = {**os.environ, "PYTHONPATH": standalone_path(clone)}
     command = [
@@ -91,7 +91,10 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         clone.name
     ]
     env = {**os.environ, "PYTHONPATH": standalone_path(clone)}
-    probe = "import mlx_instruct.resources as r, analysis; print(r.DATA_DIR, analysis.__file__)"
+    probe = (
+        "import mlx_instruct.resources as r, mlx_instruct.analysis as a; "
+        "print(r.DATA_DIR, a.__file__)"
+    )
     where = subprocess.run(
         [sys.executable, "-c", probe], cwd=clone, env=env, capture_output=True, text=True
     )
@@ -177,7 +180,7 @@ def test_editing_a_section_or_the_analysis_code_rerenders_the_report(
 ) -> None:
     configfile, results = smoke
     clone = clone_of(results.parent)
-    for edited in (clone / "paper/sections/_setup.qmd", clone / "analysis/narrative.py"):
+    for edited in (clone / "paper/sections/_setup.qmd", clone / "workflow/mlx_instruct/analysis/narrative.py"):
         # A real edit (Snakemake compares checksums, so a touch alone reruns nothing),
         # undone right after the dry run with the file's original mtime.
         original, before = edited.read_bytes(), edited.stat()
@@ -220,8 +223,8 @@ def test_adding_an_experiment_extends_the_paper(smoke: tuple[Path, Path]) -> Non
     assert "lora-r2" in set(summary["experiment"])
     assert "lora-r2" in (results / "report/report.md").read_text()  # the report, re-executed
     # The rank-sweep figure, drawn by the same artifact the figures rule ran, has rank 2.
-    from analysis import artifacts
-    from analysis.report import Study
+    from mlx_instruct.analysis import artifacts
+    from mlx_instruct.analysis.report import Study
 
     sweep = next(a for a in artifacts.FIGURES if a.name == "rank_sweep")
     figure = sweep.draw(

@@ -18,7 +18,7 @@ from mlx_instruct.config import ConfigError, validate
 ROOT = Path(__file__).resolve().parents[1]
 # what a path out of the repository to the development machines' shared/ folder looks like
 OUTSIDE = re.compile(r"""\.\./shared|["']shared["']\s*[/)]|parent\s*/\s*["']shared""")
-RUN_TIME = ["workflow", "analysis", "paper", "configs", "benchmarks", "Snakefile", "config.yaml"]
+RUN_TIME = ["workflow", "paper", "configs", "benchmarks", "Snakefile", "config.yaml"]
 
 
 def test_no_run_time_path_reads_outside_the_repository() -> None:

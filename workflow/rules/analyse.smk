@@ -18,7 +18,7 @@ rule aggregate:
         results=RESULTS,
         fingerprint=study_lib.report_params(study),
     shell:
-        "python -m analysis aggregate --config {params.config} --results {params.results} "
+        "python -m mlx_instruct.analysis aggregate --config {params.config} --results {params.results} "
         "--out {params.results} > {log} 2>&1"
 
 
@@ -36,7 +36,7 @@ rule figures:
         config=CONFIG,
         results=RESULTS,
     shell:
-        "python -m analysis figures --config {params.config} --results {params.results} "
+        "python -m mlx_instruct.analysis figures --config {params.config} --results {params.results} "
         "--out {params.results}/figures > {log} 2>&1"
 
 
@@ -54,5 +54,5 @@ rule tables:
         config=CONFIG,
         results=RESULTS,
     shell:
-        "python -m analysis tables --config {params.config} --results {params.results} "
+        "python -m mlx_instruct.analysis tables --config {params.config} --results {params.results} "
         "--out {params.results}/tables > {log} 2>&1"

@@ -2,8 +2,8 @@
 # and otherwise writes STATUS.md with a warning saying how to get it); `paper` demands a
 # render and fails with that message when Quarto is missing. Its inputs include every file
 # of the paper (report.qmd, sections, _quarto.yml, bibliography, theme) and the analysis
-# code the cells import (analysis.knit.sources), so editing any of them re-renders.
-from analysis import knit as knit_lib
+# code the cells import (mlx_instruct.analysis.knit.sources), so editing any of them re-renders.
+from mlx_instruct.analysis import knit as knit_lib
 
 
 rule report:
@@ -21,7 +21,7 @@ rule report:
         config=CONFIG,
         results=RESULTS,
     shell:
-        "python -m analysis paper --config {params.config} --results {params.results} "
+        "python -m mlx_instruct.analysis paper --config {params.config} --results {params.results} "
         "--out {params.results}/report 2>&1 | tee {log}"
 
 
@@ -34,5 +34,5 @@ rule paper:
         config=CONFIG,
         results=RESULTS,
     shell:
-        "python -m analysis paper --config {params.config} --results {params.results} "
+        "python -m mlx_instruct.analysis paper --config {params.config} --results {params.results} "
         "--out {params.results}/report --require 2>&1 | tee {log}"

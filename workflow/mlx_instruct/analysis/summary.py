@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis import metrics
-from analysis.stats import (
+from mlx_instruct.analysis import metrics
+from mlx_instruct.analysis.stats import (
     Bootstrap,
     classify,
     cluster_mean_ci,

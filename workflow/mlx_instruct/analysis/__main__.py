@@ -1,4 +1,4 @@
-"""`python -m analysis <command>`: the analysis stage CLIs the Snakemake rules call.
+"""`python -m mlx_instruct.analysis <command>`: the analysis stage CLIs the Snakemake rules call.
 
 aggregate  tidy tables + bootstrap summary        (results.parquet, summary.csv, ...)
 figures    every figure as PNG + SVG + sidecar     (figures/index.json)
@@ -17,13 +17,13 @@ from pathlib import Path
 
 
 def _study(args) -> dict:
-    from analysis import tidy
+    from mlx_instruct.analysis import tidy
 
     return tidy.study_config(args.results, args.config)
 
 
 def cmd_aggregate(args) -> int:
-    from analysis import aggregate
+    from mlx_instruct.analysis import aggregate
 
     aggregate.run(
         args.results,
@@ -41,8 +41,8 @@ def cmd_figures(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import artifacts
-    from analysis.report import Study
+    from mlx_instruct.analysis import artifacts
+    from mlx_instruct.analysis.report import Study
 
     study = Study(args.results, _study(args))
     index = artifacts.write_figures(
@@ -54,8 +54,8 @@ def cmd_figures(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from analysis import artifacts
-    from analysis.report import Study
+    from mlx_instruct.analysis import artifacts
+    from mlx_instruct.analysis.report import Study
 
     study = Study(args.results, _study(args))
     index = artifacts.write_tables(study, Path(args.out or Path(args.results) / "tables"))
@@ -68,7 +68,7 @@ def cmd_knit(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import knit
+    from mlx_instruct.analysis import knit
 
     out = Path(args.out or Path(args.results) / "report")
     doc = knit.knit(args.qmd, out, results=args.results, config=args.config)
@@ -78,7 +78,7 @@ def cmd_knit(args) -> int:
 
 def cmd_paper(args) -> int:
     """`paper` renders once; `preview` keeps re-rendering while the sources change."""
-    from analysis import paper
+    from mlx_instruct.analysis import paper
 
     out = args.out or str(Path(args.results) / "report")
     if args.command == "preview":
@@ -90,7 +90,7 @@ def cmd_paper(args) -> int:
 
 
 def cmd_timing(args) -> int:
-    from analysis import timing
+    from mlx_instruct.analysis import timing
 
     print(timing.render(timing.timing_table(args.results)))
     return 0
@@ -98,7 +98,7 @@ def cmd_timing(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
-        prog="python -m analysis",
+        prog="python -m mlx_instruct.analysis",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-PAPER = Path(__file__).resolve().parents[1] / "paper"
+PAPER = Path(__file__).resolve().parents[3] / "paper"
 FENCE = re.compile(r"^```\{python\}\s*$")
 INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
 INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
@@ -147,7 +147,7 @@ def _markdown(value) -> str | None:
         import pandas as pd
 
         if isinstance(value, pd.DataFrame):
-            from analysis.report import md_table
+            from mlx_instruct.analysis.report import md_table
 
             return md_table(value)
     except ImportError:  # pragma: no cover
@@ -274,15 +274,19 @@ def resources(front: dict) -> list[str]:
 
 
 def _imports(source: str, package: str) -> set[str]:
-    """Modules of `package` that the Python source imports."""
+    """Modules of the dotted `package` that the Python source imports."""
+
+    def inside(name: str) -> bool:
+        return name == package or name.startswith(package + ".")
+
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.split(".")[0] == package}
+            found |= {a.name for a in node.names if inside(a.name)}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == package:
                 found |= {f"{package}.{a.name}" for a in node.names}
-            elif node.module.split(".")[0] == package:
+            elif inside(node.module):
                 found.add(node.module)
     return found
 
@@ -303,24 +307,24 @@ def sources(qmd: str | Path | None = None) -> list[Path]:
     that the cells import, followed transitively (plus the driver: knit, paper, report, the
     CLI). The `report` rule lists them as inputs, so editing any one re-renders the paper."""
     qmd = Path(qmd).resolve() if qmd else PAPER / "report.qmd"
-    package = Path(__file__).resolve().parent
+    package, dotted = Path(__file__).resolve().parent, __package__
     doc = parse(qmd)
     files = {qmd, *qmd.parent.glob("sections/*.qmd"), *_includes(qmd)}
     files |= {p for p in [qmd.parent / "_quarto.yml"] if p.is_file()}
     for name in resources(front_matter(doc, qmd.parent)):
         files |= {p for p in [qmd.parent / name] if p.is_file()}
-    todo = {f"{package.name}.{m}" for m in ("knit", "paper", "report", "__main__")}
+    todo = {f"{dotted}.{m}" for m in ("knit", "paper", "report", "__main__")}
     for cell in doc.cells:
-        todo |= _imports(cell.source, package.name)
+        todo |= _imports(cell.source, dotted)
     seen = {p for p in [package / "__init__.py"] if p.is_file()}
     while todo:
-        parts = todo.pop().split(".")[1:]
+        parts = todo.pop().removeprefix(dotted).strip(".").split(".")
         path = package.joinpath(*parts).with_suffix(".py")
         if package.joinpath(*parts).is_dir():
             path = package.joinpath(*parts, "__init__.py")
         if path.is_file() and path not in seen:
             seen.add(path)
-            todo |= _imports(path.read_text(encoding="utf-8"), package.name)
+            todo |= _imports(path.read_text(encoding="utf-8"), dotted)
     return sorted(p.resolve() for p in files | seen)
 
 

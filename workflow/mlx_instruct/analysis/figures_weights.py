@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.plotting import BASE_COLOR, palette, placeholder
+from mlx_instruct.analysis.plotting import BASE_COLOR, palette, placeholder
 
 MODULE_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

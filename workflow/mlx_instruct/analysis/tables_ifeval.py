@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import metrics
-from analysis.report import num
+from mlx_instruct.analysis import metrics
+from mlx_instruct.analysis.report import num
 from mlx_instruct.evaluate.ifeval import OFFICIAL_MAX_GEN_TOKS as OFFICIAL_MAX_TOKENS
 
 BENCHMARK = "ifeval"
@@ -17,7 +17,7 @@ BENCHMARK = "ifeval"
 def ifeval_table(summary: pd.DataFrame, order=None) -> pd.DataFrame:
     """Per official metric and experiment: mean [CI], change vs base [paired CI] (* = CI
     excludes 0), items improved / unchanged / regressed."""
-    from analysis.tables import estimates_table
+    from mlx_instruct.analysis.tables import estimates_table
 
     parts = []
     for metric in metrics.IFEVAL_METRICS:

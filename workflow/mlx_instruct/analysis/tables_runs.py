@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import timing
-from analysis.report import num
-from analysis.summary import pick
+from mlx_instruct.analysis import timing
+from mlx_instruct.analysis.report import num
+from mlx_instruct.analysis.summary import pick
 
 
 def _order(names, order) -> list[str]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import metrics
-from analysis.aggregate import rank_sweep
-from analysis.report import Study, level, listing, num
+from mlx_instruct.analysis import metrics
+from mlx_instruct.analysis.aggregate import rank_sweep
+from mlx_instruct.analysis.report import Study, level, listing, num
 
 
 def change(row, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:

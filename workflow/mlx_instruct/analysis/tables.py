@@ -1,5 +1,5 @@
 """The report's tables: each a function of tidy DataFrames returning a display DataFrame
-(numbers already formatted with their intervals). `python -m analysis tables` writes each
+(numbers already formatted with their intervals). `python -m mlx_instruct.analysis tables` writes each
 as CSV and Markdown; the paper shows the same functions' output. Outcome tables live here;
 tables of runs (cost, efficiency, generations, weights) in `analysis.tables_runs`."""
 
@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from analysis import metrics
-from analysis.report import ci, level, num
-from analysis.summary import pick
-from analysis.tables_ifeval import ifeval_setup, ifeval_table, ifeval_types_table  # noqa: F401
-from analysis.tables_runs import (  # noqa: F401  (one namespace for the paper: T.*)
+from mlx_instruct.analysis import metrics
+from mlx_instruct.analysis.report import ci, level, num
+from mlx_instruct.analysis.summary import pick
+from mlx_instruct.analysis.tables_ifeval import ifeval_setup, ifeval_table, ifeval_types_table  # noqa: F401
+from mlx_instruct.analysis.tables_runs import (  # noqa: F401  (one namespace for the paper: T.*)
     cost_table,
     effective_rank_table,
     efficiency_table,

@@ -1,7 +1,7 @@
 """Per-rule run times and memory from Snakemake `benchmark:` files.
 
 Each rule writes results/<study>/benchmarks/<rule>.tsv or benchmarks/<rule>/<wildcards>.tsv
-(columns s, h:m:s, max_rss, ... with max_rss in MB). `python -m analysis timing --results
+(columns s, h:m:s, max_rss, ... with max_rss in MB). `python -m mlx_instruct.analysis timing --results
 results/<study>` prints the table; the report shows it.
 """
 

@@ -1,7 +1,7 @@
 """The report's figures: each a function of tidy DataFrames that returns a matplotlib Figure.
 
 Outcome figures live here; figures of the weights themselves (delta norms, histograms,
-subspaces, effective ranks) in `analysis.figures_weights`. A figure whose data is absent
+subspaces, effective ranks) in `mlx_instruct.analysis.figures_weights`. A figure whose data is absent
 comes back as a placeholder that says so, so the report never silently drops a figure.
 """
 
@@ -18,10 +18,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from analysis import metrics
-from analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder
-from analysis.report import level
-from analysis.summary import pick
+from mlx_instruct.analysis import metrics
+from mlx_instruct.analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder
+from mlx_instruct.analysis.report import level
+from mlx_instruct.analysis.summary import pick
 
 CURVE_PANELS = [
     ("train", "loss", "training loss (raw, smoothed)", True),

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import metrics, tidy, timing
+from mlx_instruct.analysis import metrics, tidy, timing
 
 ENV = "MLX_INSTRUCT_RESULTS"
 CONFIG_ENV = (
     "MLX_INSTRUCT_CONFIG"  # optional: the study config, else <results>/config.resolved.yaml
 )
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def results_dir(default: str | Path | None = None) -> Path:
@@ -202,7 +202,7 @@ class Study:
 
     @cached_property
     def boot(self):
-        from analysis.stats import Bootstrap
+        from mlx_instruct.analysis.stats import Bootstrap
 
         return Bootstrap.from_config(self.config)
 
@@ -219,7 +219,7 @@ class Study:
         self, first: str, second: str, suite: str, metric: str | None = None, benchmark: str = "all"
     ) -> dict | None:
         """second - first (paired BCa), computed now from the results table."""
-        from analysis.summary import compare
+        from mlx_instruct.analysis.summary import compare
 
         if self.results.empty:
             return None

@@ -1,4 +1,4 @@
-"""`python -m analysis aggregate`: every tidy table and the bootstrap summary of one study.
+"""`python -m mlx_instruct.analysis aggregate`: every tidy table and the bootstrap summary of one study.
 
 Writes (under --out, atomically): results.parquet, summary.csv, training_curves.parquet,
 layer_norms.parquet, samples.parquet, generations.parquet, runs.parquet, timing.csv and,
@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import lora_geometry as geo
-from analysis import stats, summary, tidy, timing
+from mlx_instruct.analysis import lora_geometry as geo
+from mlx_instruct.analysis import stats, summary, tidy, timing
 from mlx_instruct.io import atomic_path
 
 LOWRANK = ("lora", "dora", "hybrid", "qlora")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from analysis import figures as F
-from analysis import figures_weights as W
-from analysis import provenance
-from analysis import tables as T
-from analysis.aggregate import rank_sweep, write_csv
-from analysis.report import Study, md_table
+from mlx_instruct.analysis import figures as F
+from mlx_instruct.analysis import figures_weights as W
+from mlx_instruct.analysis import provenance
+from mlx_instruct.analysis import tables as T
+from mlx_instruct.analysis.aggregate import rank_sweep, write_csv
+from mlx_instruct.analysis.report import Study, md_table
 
 try:
     from mlx_instruct.io import write_json, write_text
