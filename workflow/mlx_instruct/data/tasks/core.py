@@ -100,13 +100,13 @@ class Family:
             from mlx_instruct.data.tasks.lexicon import preface
 
             instruction = f"{preface(rng)} {instruction}"
-        return Task(
-            id=task_id(self.name, instruction, context),
-            family=self.name,
+        return Task(  # what the task asks, then its identity and labels
             instruction=instruction,
             input=context,
             output=output,
             constraints=constraints,
+            id=task_id(self.name, instruction, context),
+            family=self.name,
             difficulty=difficulty,
             phrasing=phrasing,
         )

@@ -157,112 +157,151 @@ def is_prime(n: int) -> bool:
     return n > 1 and all(n % d for d in range(2, int(n**0.5) + 1))
 
 
-def question(rng: random.Random, multi: bool) -> tuple[str, str, bool, str]:
-    """(question, the same as a claim, truth, one-sentence reason)."""
-    r = rng.randint
-    if not multi:
-        kind = pick(rng, ["prime", "even", "palindrome", "letter", "greater", "divisible"])
-        if kind == "prime":
-            want = rng.random() < 0.5
-            n = pick(rng, [x for x in range(2, 200) if is_prime(x) == want])
-            d = next((k for k in range(2, n) if n % k == 0), None)
-            why = (
-                f"{n} is divisible by {d}."
-                if d
-                else f"{n} has no divisors other than 1 and itself."
-            )
-            return f"Is {n} a prime number", f"{n} is a prime number", d is None, why
-        if kind == "even":
-            n = r(1, 9999)
-            return (
-                f"Is {n} an even number",
-                f"{n} is an even number",
-                n % 2 == 0,
-                f"{n} ends in the digit {n % 10}.",
-            )
-        if kind == "palindrome":
-            w = pick(rng, PALINDROMES if rng.random() < 0.5 else SORT_WORDS)
-            ok = w == w[::-1]
-            return (
-                f"Is the word '{w}' a palindrome",
-                f"the word '{w}' is a palindrome",
-                ok,
-                f"Backwards it reads '{w[::-1]}'.",
-            )
-        if kind == "letter":
-            w, letter = pick(rng, SORT_WORDS), pick(rng, "abcdeghiklmnoprstuvwy")
-            ok = letter in w
-            return (
-                f"Does the word '{w}' contain the letter '{letter}'",
-                f"the word '{w}' contains the letter '{letter}'",
-                ok,
-                f"'{w}' is spelled {'-'.join(w)}.",
-            )
-        if kind == "greater":
-            a, b = (
-                round(rng.uniform(0, 20), rng.randint(0, 2)),
-                round(rng.uniform(0, 20), rng.randint(0, 2)),
-            )
-            while a == b:
-                b = round(b + 0.5, 2)
-            return (
-                f"Is {a:g} greater than {b:g}",
-                f"{a:g} is greater than {b:g}",
-                a > b,
-                f"{a:g} is {'more' if a > b else 'less'} than {b:g}.",
-            )
-        k = r(3, 12)
-        n = k * r(3, 40) + (0 if rng.random() < 0.5 else r(1, k - 1))
-        return (
-            f"Is {n} divisible by {k}",
-            f"{n} is divisible by {k}",
-            n % k == 0,
-            f"{n} divided by {k} leaves a remainder of {n % k}.",
-        )
-    kind = pick(rng, ["sum_even", "product", "sum_prime", "longer", "sentence_words"])
-    if kind == "sum_even":
-        a, b = r(10, 500), r(10, 500)
-        return (
-            f"Is the sum of {a} and {b} an even number",
-            f"the sum of {a} and {b} is an even number",
-            (a + b) % 2 == 0,
-            f"{a} + {b} = {a + b}.",
-        )
-    if kind == "product":
-        a, b = r(3, 30), r(3, 30)
-        c = a * b + r(-25, 25)
-        return (
-            f"Is the product of {a} and {b} greater than {c}",
-            f"the product of {a} and {b} is greater than {c}",
-            a * b > c,
-            f"{a} x {b} = {a * b}.",
-        )
-    if kind == "sum_prime":
-        a, b = r(2, 90), r(2, 90)
-        return (
-            f"Is {a} + {b} a prime number",
-            f"{a} + {b} is a prime number",
-            is_prime(a + b),
-            f"{a} + {b} = {a + b}, which is {'' if is_prime(a + b) else 'not '}prime.",
-        )
-    if kind == "longer":
-        w, v = rng.sample([x for x in SORT_WORDS], 2)
-        while len(w) == len(v):
-            v = pick(rng, SORT_WORDS)
-        return (
-            f"Is the word '{w}' longer than the word '{v}'",
-            f"the word '{w}' is longer than the word '{v}'",
-            len(w) > len(v),
-            f"'{w}' has {len(w)} letters and '{v}' has {len(v)}.",
-        )
+# A question builder draws from the rng in a fixed order (so a seed gives the same tasks)
+# and returns (question, the same as a claim, truth, one-sentence reason).
+Question = tuple[str, str, bool, str]
+
+
+def _prime(rng: random.Random) -> Question:
+    want = rng.random() < 0.5
+    n = pick(rng, [x for x in range(2, 200) if is_prime(x) == want])
+    d = next((k for k in range(2, n) if n % k == 0), None)
+    why = f"{n} is divisible by {d}." if d else f"{n} has no divisors other than 1 and itself."
+    return f"Is {n} a prime number", f"{n} is a prime number", d is None, why
+
+
+def _even(rng: random.Random) -> Question:
+    n = rng.randint(1, 9999)
+    return (
+        f"Is {n} an even number",
+        f"{n} is an even number",
+        n % 2 == 0,
+        f"{n} ends in the digit {n % 10}.",
+    )
+
+
+def _palindrome(rng: random.Random) -> Question:
+    w = pick(rng, PALINDROMES if rng.random() < 0.5 else SORT_WORDS)
+    return (
+        f"Is the word '{w}' a palindrome",
+        f"the word '{w}' is a palindrome",
+        w == w[::-1],
+        f"Backwards it reads '{w[::-1]}'.",
+    )
+
+
+def _letter(rng: random.Random) -> Question:
+    w, letter = pick(rng, SORT_WORDS), pick(rng, "abcdeghiklmnoprstuvwy")
+    return (
+        f"Does the word '{w}' contain the letter '{letter}'",
+        f"the word '{w}' contains the letter '{letter}'",
+        letter in w,
+        f"'{w}' is spelled {'-'.join(w)}.",
+    )
+
+
+def _greater(rng: random.Random) -> Question:
+    a, b = (
+        round(rng.uniform(0, 20), rng.randint(0, 2)),
+        round(rng.uniform(0, 20), rng.randint(0, 2)),
+    )
+    while a == b:
+        b = round(b + 0.5, 2)
+    return (
+        f"Is {a:g} greater than {b:g}",
+        f"{a:g} is greater than {b:g}",
+        a > b,
+        f"{a:g} is {'more' if a > b else 'less'} than {b:g}.",
+    )
+
+
+def _divisible(rng: random.Random) -> Question:
+    k = rng.randint(3, 12)
+    n = k * rng.randint(3, 40) + (0 if rng.random() < 0.5 else rng.randint(1, k - 1))
+    return (
+        f"Is {n} divisible by {k}",
+        f"{n} is divisible by {k}",
+        n % k == 0,
+        f"{n} divided by {k} leaves a remainder of {n % k}.",
+    )
+
+
+def _sum_even(rng: random.Random) -> Question:
+    a, b = rng.randint(10, 500), rng.randint(10, 500)
+    return (
+        f"Is the sum of {a} and {b} an even number",
+        f"the sum of {a} and {b} is an even number",
+        (a + b) % 2 == 0,
+        f"{a} + {b} = {a + b}.",
+    )
+
+
+def _product(rng: random.Random) -> Question:
+    a, b = rng.randint(3, 30), rng.randint(3, 30)
+    c = a * b + rng.randint(-25, 25)
+    return (
+        f"Is the product of {a} and {b} greater than {c}",
+        f"the product of {a} and {b} is greater than {c}",
+        a * b > c,
+        f"{a} x {b} = {a * b}.",
+    )
+
+
+def _sum_prime(rng: random.Random) -> Question:
+    a, b = rng.randint(2, 90), rng.randint(2, 90)
+    return (
+        f"Is {a} + {b} a prime number",
+        f"{a} + {b} is a prime number",
+        is_prime(a + b),
+        f"{a} + {b} = {a + b}, which is {'' if is_prime(a + b) else 'not '}prime.",
+    )
+
+
+def _longer(rng: random.Random) -> Question:
+    w, v = rng.sample([x for x in SORT_WORDS], 2)
+    while len(w) == len(v):
+        v = pick(rng, SORT_WORDS)
+    return (
+        f"Is the word '{w}' longer than the word '{v}'",
+        f"the word '{w}' is longer than the word '{v}'",
+        len(w) > len(v),
+        f"'{w}' has {len(w)} letters and '{v}' has {len(v)}.",
+    )
+
+
+def _sentence_words(rng: random.Random) -> Question:
     s = clause(rng).text
-    n, k = len(words(s)), r(5, 11)
+    n, k = len(words(s)), rng.randint(5, 11)
     return (
         f"Does the sentence '{s[:-1]}' contain more than {k} words",
         f"the sentence '{s[:-1]}' contains more than {k} words",
         n > k,
         f"The sentence has {n} words.",
     )
+
+
+# The order of each dict is the order `pick` draws from: never reorder (it changes the data).
+ONE_STEP: dict[str, Callable[[random.Random], Question]] = {
+    "prime": _prime,
+    "even": _even,
+    "palindrome": _palindrome,
+    "letter": _letter,
+    "greater": _greater,
+    "divisible": _divisible,
+}
+MULTI_STEP: dict[str, Callable[[random.Random], Question]] = {
+    "sum_even": _sum_even,
+    "product": _product,
+    "sum_prime": _sum_prime,
+    "longer": _longer,
+    "sentence_words": _sentence_words,
+}
+
+
+def question(rng: random.Random, multi: bool) -> Question:
+    """(question, the same as a claim, truth, one-sentence reason)."""
+    kinds = MULTI_STEP if multi else ONE_STEP
+    return kinds[pick(rng, list(kinds))](rng)
 
 
 class YesNo(Family):

@@ -132,6 +132,56 @@ def strip_article(phrase: str) -> str:
     return rest if head.lower() in ("the", "a", "an") and rest else phrase
 
 
+# Sorting items: (items shown, how to sort in words, items expected, the multi-step extra
+# instruction). Each draws from the rng in a fixed order, so a seed gives the same tasks.
+SortItems = tuple[list, str, list, str]
+
+
+def _names(rng: random.Random, pool: list[str], desc: bool, multi: bool) -> SortItems:
+    items = rng.sample(pool, rng.randint(6, 12))
+    how = (
+        pick(rng, ["in reverse alphabetical order", "from Z to A"])
+        if desc
+        else pick(rng, ["alphabetically", "in alphabetical order", "from A to Z"])
+    )
+    keep = sorted(items, key=str.lower, reverse=desc)
+    if not multi:
+        return items, how, keep, ""
+    cut = pick(rng, [k for k in (4, 5, 6) if sum(len(w) > k for w in pool) >= 6])
+    while len([w for w in items if len(w) > cut]) < 2:
+        items.append(pick(rng, [w for w in pool if len(w) > cut and w not in items]))
+    keep = sorted((w for w in items if len(w) > cut), key=str.lower, reverse=desc)
+    extra = expand(
+        rng,
+        "[First|Before sorting,|To begin,] [remove|drop|delete|leave out] every [item|entry|one] with {k} letters or fewer.",
+        k=cut,
+    )
+    return items, how, keep, extra
+
+
+def _numbers(rng: random.Random, integers: bool, desc: bool, multi: bool) -> SortItems:
+    lo = -60 if multi else 1
+    if integers:
+        items = [rng.randint(lo, 999) for _ in range(rng.randint(6, 14))]
+    else:
+        items = [round(rng.uniform(lo, 100), 1) for _ in range(rng.randint(6, 12))]
+    how = (
+        pick(rng, ["from largest to smallest", "in descending order", "from highest to lowest"])
+        if desc
+        else pick(rng, ["from smallest to largest", "in ascending order", "from lowest to highest"])
+    )
+    keep = sorted(items, reverse=desc)
+    if not multi:
+        return items, how, keep, ""
+    items += rng.sample(items, 2)
+    keep = sorted(set(items), reverse=desc)
+    extra = expand(
+        rng,
+        "[Remove|Drop|Delete|Leave out] [any|all] duplicates [first|before sorting|to begin with].",
+    )
+    return items, how, keep, extra
+
+
 class Sorting(Family):
     """Sort a given list of words, names or numbers (multi-step: filter or de-duplicate first)."""
 
@@ -159,51 +209,11 @@ class Sorting(Family):
             rng, ["words", "city names", "first names", "numbers", "numbers", "decimal numbers"]
         )
         desc = rng.random() < 0.4
-        extra = ""
+        multi = difficulty == "multi_step"
         if kind in self.POOLS:
-            pool = self.POOLS[kind]
-            items = rng.sample(pool, rng.randint(6, 12))
-            how = (
-                pick(rng, ["in reverse alphabetical order", "from Z to A"])
-                if desc
-                else pick(rng, ["alphabetically", "in alphabetical order", "from A to Z"])
-            )
-            keep = sorted(items, key=str.lower, reverse=desc)
-            if difficulty == "multi_step":
-                cut = pick(rng, [k for k in (4, 5, 6) if sum(len(w) > k for w in pool) >= 6])
-                while len([w for w in items if len(w) > cut]) < 2:
-                    items.append(pick(rng, [w for w in pool if len(w) > cut and w not in items]))
-                keep = sorted((w for w in items if len(w) > cut), key=str.lower, reverse=desc)
-                extra = expand(
-                    rng,
-                    "[First|Before sorting,|To begin,] [remove|drop|delete|leave out] every [item|entry|one] with {k} letters or fewer.",
-                    k=cut,
-                )
+            items, how, keep, extra = _names(rng, self.POOLS[kind], desc, multi)
         else:
-            lo = -60 if difficulty == "multi_step" else 1
-            if kind == "numbers":
-                items = [rng.randint(lo, 999) for _ in range(rng.randint(6, 14))]
-            else:
-                items = [round(rng.uniform(lo, 100), 1) for _ in range(rng.randint(6, 12))]
-            how = (
-                pick(
-                    rng,
-                    ["from largest to smallest", "in descending order", "from highest to lowest"],
-                )
-                if desc
-                else pick(
-                    rng,
-                    ["from smallest to largest", "in ascending order", "from lowest to highest"],
-                )
-            )
-            keep = sorted(items, reverse=desc)
-            if difficulty == "multi_step":
-                items += rng.sample(items, 2)
-                keep = sorted(set(items), reverse=desc)
-                extra = expand(
-                    rng,
-                    "[Remove|Drop|Delete|Leave out] [any|all] duplicates [first|before sorting|to begin with].",
-                )
+            items, how, keep, extra = _numbers(rng, kind == "numbers", desc, multi)
         shuffled = list(items)
         rng.shuffle(shuffled)
         text = expand(rng, pick(rng, self.TEMPLATES[phrasing]), kind=kind, how=how)

@@ -173,6 +173,69 @@ class TextTransform(Family):
         return tally(True, checks)
 
 
+# What a count task asks: (context, answer, the counting shown in a multi-step answer, the
+# thing counted as an imperative / a question / a noun phrase). Each draws from the rng in a
+# fixed order, so a seed gives the same tasks.
+Phrases = tuple[str, str, str]
+
+
+def _occurrences(
+    rng: random.Random, mode: str, context: str, toks: list[str], text: str, case: str
+) -> tuple[int, list[str], Phrases]:
+    """Times a letter (mode "letter") or the most frequent word ("word") appears."""
+    if mode == "letter":
+        target = pick(rng, [ch for ch in "aeinorstlhd" if ch in context.lower()])
+        hits = [(t, t.lower().count(target)) for t in toks if target in t.lower()]
+        unit = "letter"
+        work = [f"{t} ({k})" for t, k in hits]
+    else:
+        counts = {w: sum(t.lower() == w for t in toks) for w in {t.lower() for t in toks}}
+        target = pick(rng, sorted(w for w, k in counts.items() if k == max(counts.values())))
+        hits = [(t, 1) for t in toks if t.lower() == target]
+        unit = "word"
+        work = [f"{t} ({i})" for i, (t, _) in enumerate(hits, 1)]
+    return (
+        sum(k for _, k in hits),
+        work,
+        (
+            f"how many times the {unit} '{target}' appears in {text}, {case}",
+            f"times does the {unit} '{target}' appear in {text}, {case}",
+            f"times the {unit} '{target}' appears in {text}, {case}",
+        ),
+    )
+
+
+def _what_to_count(
+    rng: random.Random, mode: str, context: str, toks: list[str], text: str, case: str
+) -> tuple[str, int, list[str], Phrases]:
+    if mode in ("letter", "word"):
+        return context, *_occurrences(rng, mode, context, toks, text, case)
+    if mode == "long_words":
+        cut = pick(rng, [4, 5, 6])
+        work = [t for t in toks if len(t) > cut]
+        return (
+            context,
+            len(work),
+            work,
+            (
+                f"the words [longer than|with more than] {cut} letters in {text}",
+                f"words in {text} [have more than|are longer than] {cut} letters",
+                f"words [with more than|longer than] {cut} letters in {text}",
+            ),
+        )
+    if mode == "words":
+        words_asked = (
+            f"the words in {text}",
+            f"words [are there|appear] in {text}",
+            f"words in {text}",
+        )
+        return context, len(toks), [], words_asked
+    items = rng.sample(SORT_WORDS, rng.randint(4, 14))
+    lst = "[this|the following|the given] [list|comma-separated list]"
+    asked = (f"the items in {lst}", f"items are [in|on] {lst}", f"items in {lst}")
+    return ", ".join(items), len(items), [], asked
+
+
 class Counting(Family):
     """Count letters, word occurrences or list items; the checker reads the final number."""
 
@@ -197,51 +260,9 @@ class Counting(Family):
         noun = "[sentence|line|text]" if not multi else "[text|passage|snippet]"
         text = expand(rng, self.TEXT.format(noun=noun), cap=False)
         case = expand(rng, self.CASE, cap=False)
-        work: list[str] = []
-        if mode in ("letter", "word"):
-            if mode == "letter":
-                target = pick(rng, [ch for ch in "aeinorstlhd" if ch in context.lower()])
-                hits = [(t, t.lower().count(target)) for t in toks if target in t.lower()]
-                unit = "letter"
-            else:
-                counts = {w: sum(t.lower() == w for t in toks) for w in {t.lower() for t in toks}}
-                target = pick(
-                    rng, sorted(w for w, k in counts.items() if k == max(counts.values()))
-                )
-                hits = [(t, 1) for t in toks if t.lower() == target]
-                unit = "word"
-            answer = sum(k for _, k in hits)
-            work = (
-                [f"{t} ({k})" for t, k in hits]
-                if mode == "letter"
-                else [f"{t} ({i})" for i, (t, _) in enumerate(hits, 1)]
-            )
-            what = f"how many times the {unit} '{target}' appears in {text}, {case}"
-            what_q = f"times does the {unit} '{target}' appear in {text}, {case}"
-            what_n = f"times the {unit} '{target}' appears in {text}, {case}"
-        elif mode == "long_words":
-            cut = pick(rng, [4, 5, 6])
-            work = [t for t in toks if len(t) > cut]
-            answer = len(work)
-            what = f"the words [longer than|with more than] {cut} letters in {text}"
-            what_q = f"words in {text} [have more than|are longer than] {cut} letters"
-            what_n = f"words [with more than|longer than] {cut} letters in {text}"
-        elif mode == "words":
-            answer = len(toks)
-            what, what_q, what_n = (
-                f"the words in {text}",
-                f"words [are there|appear] in {text}",
-                f"words in {text}",
-            )
-        else:
-            items = rng.sample(SORT_WORDS, rng.randint(4, 14))
-            context, answer = ", ".join(items), len(items)
-            lst = "[this|the following|the given] [list|comma-separated list]"
-            what, what_q, what_n = (
-                f"the items in {lst}",
-                f"items are [in|on] {lst}",
-                f"items in {lst}",
-            )
+        context, answer, work, (what, what_q, what_n) = _what_to_count(
+            rng, mode, context, toks, text, case
+        )
         verb = (
             "[Count|Work out|Find out|Determine]"
             if what.startswith("how many")
