@@ -21,7 +21,7 @@ from mlx_instruct.evaluate import generation as gen
 from mlx_instruct.evaluate import scoring
 from mlx_instruct.evaluate.context import EvalDataError, load_context
 from mlx_instruct.evaluate.prefix import prefix_clusters
-from mlx_instruct.evaluate.runner import SuiteError, register_suite, run_suite
+from mlx_instruct.evaluate.runner import SUITES, SuiteError, get_suite, run_suite
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog. " * 3,
@@ -369,7 +369,6 @@ def test_format_uses_the_study_template(tmp_path, tiny):
 CALLS = {"n": 0}
 
 
-@register_suite("_test_echo")
 def _echo_suite(ctx, settings):
     CALLS["n"] += 1
     gens = ctx.generate(PROMPTS[: settings.get("n", 2)], max_tokens=4)
@@ -381,12 +380,13 @@ def _echo_suite(ctx, settings):
     ]
 
 
-@register_suite("_test_bad")
 def _bad_suite(ctx, settings):
     return [{"benchmark": "x", "item_id": 0, "metric": "m", "value": "not a number"}]
 
 
-def test_run_suite_writes_rows_and_resumes(tmp_path, tiny):
+def test_run_suite_writes_rows_and_resumes(tmp_path, tiny, monkeypatch):
+    monkeypatch.setitem(SUITES, "_test_echo", f"{__name__}:_echo_suite")
+    monkeypatch.setitem(SUITES, "_test_bad", f"{__name__}:_bad_suite")
     ctx = load_context(CONFIG, "base", 0, tiny[0], None, tmp_path, tmp_path / "out")
     CALLS["n"] = 0
     path = run_suite(ctx, "_test_echo", {"n": 3})
@@ -404,6 +404,12 @@ def test_run_suite_writes_rows_and_resumes(tmp_path, tiny):
     assert not (tmp_path / "out" / "_test_bad.jsonl").exists()
     with pytest.raises(SuiteError, match="unknown suite"):
         run_suite(ctx, "no_such_suite", {})
+    monkeypatch.setitem(SUITES, "_test_gone", "mlx_instruct.evaluate.no_such_module:suite")
+    with pytest.raises(SuiteError, match="cannot import mlx_instruct.evaluate.no_such_module"):
+        get_suite("_test_gone")
+    monkeypatch.setitem(SUITES, "_test_gone", f"{__name__}:no_such_function")
+    with pytest.raises(SuiteError, match="has no function 'no_such_function'"):
+        get_suite("_test_gone")
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, tiny):

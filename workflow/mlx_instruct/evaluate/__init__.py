@@ -3,7 +3,7 @@
 Public API (stable; suites in this package are written against it):
 
 - `Generation`, `EvalContext`, `load_context`                  (context.py)
-- `SUITES`, `register_suite`, `get_suite`, `run_suite`           (runner.py)
+- `SUITES`, `get_suite`, `run_suite`                           (runner.py)
 
 Import `mlx_instruct` before mlx (it loads OpenBLAS on Linux); this package does.
 """
@@ -21,7 +21,6 @@ from mlx_instruct.evaluate.runner import (
     SUITES,
     SuiteError,
     get_suite,
-    register_suite,
     run_suite,
 )
 
@@ -33,6 +32,5 @@ __all__ = [
     "SuiteError",
     "get_suite",
     "load_context",
-    "register_suite",
     "run_suite",
 ]

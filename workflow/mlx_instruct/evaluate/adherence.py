@@ -39,7 +39,6 @@ from typing import Any
 
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.generation import Generation
-from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.io import iter_jsonl
 
 SUITE = "adherence"
@@ -273,7 +272,6 @@ def _ifeval_rows(benchmark: str, item_id: str, instruction: str, response: str) 
         yield row(SUITE, benchmark, item_id, "ifeval_prompt", float(followed == total))
 
 
-@register_suite(SUITE)
 def adherence_suite(ctx: Any, settings: dict) -> list[dict]:
     """Generate on n held-out constraint records (+ IFEval-style open ones) and check them."""
     from mlx_instruct.data.tasks import CHECKERS

@@ -43,7 +43,7 @@ from mlx_instruct.evaluate.benchmark_files import (
     read_bbh,
 )
 from mlx_instruct.evaluate.context import EvalDataError
-from mlx_instruct.evaluate.runner import register_suite, write_omitted
+from mlx_instruct.evaluate.runner import write_omitted
 from mlx_instruct.io import write_json
 from mlx_instruct.resources import BENCHMARK_DATASETS, data_file
 
@@ -331,7 +331,6 @@ def check_hub_tasks(plans: list[BenchmarkPlan]):
     return manager
 
 
-@register_suite("benchmarks")
 def run_benchmarks(ctx, settings: dict) -> list[dict]:
     from mlx_instruct.evaluate.lmeval import MLXEvalLM, run_tasks
 

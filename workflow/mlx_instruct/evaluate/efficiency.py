@@ -32,7 +32,6 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from mlx_instruct.evaluate.adherence import row
-from mlx_instruct.evaluate.runner import register_suite
 
 SUITE = "efficiency"
 DEFAULTS = {"batch_sizes": [1, 4, 16, 32], "max_tokens": 32, "repeats": 3}
@@ -113,7 +112,6 @@ def _prompts(ctx: Any, n: int) -> list[str]:
     return [formatted[i % len(formatted)] for i in range(n)]
 
 
-@register_suite(SUITE)
 def efficiency_suite(ctx: Any, settings: dict) -> list[dict]:
     """Time greedy generation per batch size; rows as in the module docstring."""
     batch_sizes = [int(b) for b in settings.get("batch_sizes") or DEFAULTS["batch_sizes"]]

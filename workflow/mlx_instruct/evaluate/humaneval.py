@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlx_instruct.evaluate.context import EvalDataError
-from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.evaluate.sandbox import DEFAULT_TIMEOUT_S, run_program
 from mlx_instruct.io import iter_jsonl
 
@@ -97,7 +96,6 @@ def pass_at_k(num_samples: int, num_correct: list[int], k: int) -> list[float]:
     return [float(v) for v in estimate_pass_at_k(num_samples, num_correct, k)]
 
 
-@register_suite("humaneval")
 def run_humaneval(ctx, settings: dict) -> list[dict]:
     problems = read_problems(settings.get("problems_file"))  # checked before any work
     n = settings.get("n")

@@ -1,9 +1,8 @@
 """The suite registry and the runner that writes one suite's tidy rows atomically.
 
-A suite is `fn(ctx, settings) -> list[dict]` registered with `@register_suite("name")` in a
-module of this package. Suites are imported lazily by module name (`SUITE_MODULES`), so one
-suite's missing dependency never breaks the others, and an unknown or missing suite gives a
-clear error. A suite that generates calls `ctx.record_generation(item_id, prompt, response)`
+A suite is `fn(ctx, settings) -> list[dict]`, named in `SUITES` (name -> "module:function").
+Suites are imported lazily, so one suite's missing dependency never breaks the others, and an
+unknown or missing suite gives a clear error. A suite that generates calls `ctx.record_generation(item_id, prompt, response)`
 for each item; `run_suite` writes those to `<suite>.generations.jsonl`.
 
 Files (see docs/contracts.md): `out_dir/<suite>.jsonl` (rows: suite, benchmark, item_id,
@@ -23,17 +22,16 @@ from typing import Any
 from mlx_instruct.io import write_jsonl
 
 SuiteFn = Callable[[Any, dict], list[dict]]
-SUITES: dict[str, SuiteFn] = {}
-
-# suite name -> module (relative to this package) that registers it
-SUITE_MODULES: dict[str, str] = {
-    "benchmarks": "benchmarks",
-    "humaneval": "humaneval",
-    "adherence": "adherence",
-    "seed_prompts": "seed_prompts",
-    "semantic": "semantic",
-    "safety": "safety",
-    "efficiency": "efficiency",
+# suite name -> "module:function", imported on first use: one suite's missing dependency
+# never breaks the others. A new suite is one line here.
+SUITES: dict[str, str] = {
+    "benchmarks": "mlx_instruct.evaluate.benchmarks:run_benchmarks",
+    "humaneval": "mlx_instruct.evaluate.humaneval:run_humaneval",
+    "adherence": "mlx_instruct.evaluate.adherence:adherence_suite",
+    "seed_prompts": "mlx_instruct.evaluate.seed_prompts:seed_prompts_suite",
+    "semantic": "mlx_instruct.evaluate.semantic:semantic_suite",
+    "safety": "mlx_instruct.evaluate.safety:safety_suite",
+    "efficiency": "mlx_instruct.evaluate.efficiency:efficiency_suite",
 }
 ROW_KEYS = ("suite", "benchmark", "item_id", "metric", "value")
 
@@ -42,34 +40,20 @@ class SuiteError(RuntimeError):
     """An unknown suite, a suite that cannot be imported, or one that returns bad rows."""
 
 
-def register_suite(name: str) -> Callable[[SuiteFn], SuiteFn]:
-    """Decorator: register fn as the suite `name`."""
-
-    def decorate(fn: SuiteFn) -> SuiteFn:
-        SUITES[name] = fn
-        SUITE_MODULES.setdefault(name, fn.__module__)
-        return fn
-
-    return decorate
-
-
 def get_suite(name: str) -> SuiteFn:
     """The suite function, importing its module on first use."""
-    if name in SUITES:
-        return SUITES[name]
-    module = SUITE_MODULES.get(name)
-    if module is None:
-        raise SuiteError(f"unknown suite {name!r}; known: {sorted(SUITE_MODULES)}")
-    full = module if "." in module else f"{__package__}.{module}"
+    if name not in SUITES:
+        raise SuiteError(f"unknown suite {name!r}; known: {sorted(SUITES)}")
+    module, _, function = SUITES[name].partition(":")
     try:
-        importlib.import_module(full)
+        imported = importlib.import_module(module)
     except ModuleNotFoundError as error:
         raise SuiteError(
-            f"suite {name!r}: cannot import {full} ({error}); is it implemented/installed?"
+            f"suite {name!r}: cannot import {module} ({error}); is it implemented/installed?"
         ) from None
-    if name not in SUITES:
-        raise SuiteError(f"suite {name!r}: {full} does not register it (@register_suite)")
-    return SUITES[name]
+    if not callable(getattr(imported, function, None)):
+        raise SuiteError(f"suite {name!r}: {module} has no function {function!r}")
+    return getattr(imported, function)
 
 
 def suite_paths(out_dir: str | Path, suite: str) -> tuple[Path, Path]:

@@ -31,7 +31,6 @@ from typing import Any
 from mlx_instruct.evaluate.adherence import balanced, read_records, row, safe_generate
 from mlx_instruct.evaluate.context import EvalDataError
 from mlx_instruct.evaluate.refusal import classify
-from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.resources import data_file
 
 SUITE = "safety"
@@ -102,7 +101,6 @@ def load_prompt_sets(n: int | None, seed: int = 0) -> list[dict]:
     return items
 
 
-@register_suite(SUITE)
 def safety_suite(ctx: Any, settings: dict) -> list[dict]:
     """Answer every safety prompt and classify refusals; rows: refused (0/1)."""
     seed = int((getattr(ctx, "config", {}) or {}).get("seed", 0))

@@ -23,13 +23,11 @@ from typing import Any
 
 from mlx_instruct.evaluate.adherence import row, safe_generate, score_record
 from mlx_instruct.evaluate.refusal import classify
-from mlx_instruct.evaluate.runner import register_suite
 
 SUITE = "seed_prompts"
 SAFE_ALTERNATIVE_ID = "seed-4-safe-alternative"
 
 
-@register_suite(SUITE)
 def seed_prompts_suite(ctx: Any, settings: dict) -> list[dict]:
     """Generate the five seed prompts (greedy) and score those with a checker."""
     from mlx_instruct.data.tasks import SEED_PROMPTS

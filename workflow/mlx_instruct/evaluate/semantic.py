@@ -37,7 +37,6 @@ import numpy as np
 
 from mlx_instruct.evaluate.adherence import balanced, prompt_of, read_records, row, safe_generate
 from mlx_instruct.evaluate.context import EvalDataError
-from mlx_instruct.evaluate.runner import register_suite
 from mlx_instruct.evaluate.scoring import split_context
 from mlx_instruct.resources import data_file
 
@@ -160,7 +159,6 @@ def response_similarity(encoder: Any, texts_a: list[str], texts_b: list[str]) ->
     return [float(s) for s in np.where(empty, 0.0, sims)]
 
 
-@register_suite(SUITE)
 def semantic_suite(ctx: Any, settings: dict) -> list[dict]:
     """Generate on n reference items; rows semsim, reference_nll, quality per item."""
     items = select_items(ctx, settings.get("n"))
