@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 # isort: off
 import mlx_instruct.sources as sources  # before mlx: loads OpenBLAS
@@ -314,68 +315,43 @@ def _byte_tokens() -> list[str]:
     return sorted(ByteLevel.alphabet())
 
 
-def write_tiny_gguf(
-    path: Path, *, qtype: str = "F32", arch: str = "llama", tokenizer: str = "gpt2"
-):
-    """A 2-layer llama GGUF as llama.cpp would write it; returns the float weights (HF layout)."""
-    import gguf
-    from mlx.utils import tree_flatten
-    from mlx_lm.models import llama
+GPT2_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-    heads, kv = 4, 2
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+def _add_tokenizer(writer: Any, tokenizer: str) -> list[str]:
+    """Tokenizer metadata as llama.cpp writes it: a tiny byte-level BPE ("gpt2") or the
+    Mistral SentencePiece model ("llama"); returns the token list."""
     if tokenizer == "gpt2":
-        tokens = specials + _byte_tokens() + ["Ġt", "he", "Ġthe"]
-        merges = ["Ġ t", "h e", "Ġt he"]
-    else:  # the Mistral SentencePiece model as GGUF metadata
+        tokens = GPT2_SPECIALS + _byte_tokens() + ["Ġt", "he", "Ġthe"]
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("smollm")
+        writer.add_token_list(tokens)
+        n_special = len(GPT2_SPECIALS)
+        writer.add_token_types([3] * n_special + [1] * (len(tokens) - n_special))
+        writer.add_token_merges(["Ġ t", "h e", "Ġt he"])
+        writer.add_add_bos_token(False)
+    else:
         from sentencepiece import sentencepiece_model_pb2
 
         proto = sentencepiece_model_pb2.ModelProto()
         proto.ParseFromString(mistral_v1_model_path().read_bytes())
         tokens = [p.piece for p in proto.pieces]
-    args = llama.ModelArgs(
-        model_type="llama", hidden_size=64, num_hidden_layers=2, intermediate_size=128,
-        num_attention_heads=heads, num_key_value_heads=kv, rms_norm_eps=1e-5,
-        vocab_size=len(tokens), rope_theta=10000.0, tie_word_embeddings=True,
-    )  # fmt: skip
-    mx.random.seed(3)
-    model = llama.Model(args)
-    weights = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_block_count(2)
-    writer.add_context_length(256)
-    writer.add_embedding_length(64)
-    writer.add_feed_forward_length(128)
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(kv)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_freq_base(10000.0)
-    writer.add_rope_dimension_count(16)
-    if tokenizer == "gpt2":
-        writer.add_tokenizer_model("gpt2")
-        writer.add_tokenizer_pre("smollm")
-        writer.add_token_list(tokens)
-        writer.add_token_types([3] * len(specials) + [1] * (len(tokens) - len(specials)))
-        writer.add_token_merges(merges)
-        writer.add_bos_token_id(1)
-        writer.add_eos_token_id(2)
-        writer.add_add_bos_token(False)
-    else:
         writer.add_tokenizer_model("llama")
         writer.add_tokenizer_pre("default")
         writer.add_token_list(tokens)
         writer.add_token_scores([p.score for p in proto.pieces])
         writer.add_token_types([p.type for p in proto.pieces])
-        writer.add_bos_token_id(1)
-        writer.add_eos_token_id(2)
         writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
     writer.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
-    if qtype != "F32":  # the reference model gets the weights the file really holds
-        kind = getattr(gguf.GGMLQuantizationType, qtype)
-        for name, value in weights.items():
-            if value.ndim == 2:
-                weights[name] = gguf.quants.dequantize(gguf.quants.quantize(value, kind), kind)
-        model.load_weights([(k, mx.array(v)) for k, v in weights.items()])
+    return tokens
+
+
+def _add_tensors(writer: Any, weights: dict, qtype: str, heads: int, kv: int) -> None:
+    """The weights under llama.cpp's names, Q/K permuted, 2-D ones quantised to qtype."""
+    import gguf
+
     for name, value in weights.items():
         if name == "model.embed_tokens.weight":
             gguf_name = "token_embd.weight"
@@ -393,6 +369,43 @@ def write_tiny_gguf(
             writer.add_tensor(gguf_name, gguf.quants.quantize(value, kind), raw_dtype=kind)
         else:
             writer.add_tensor(gguf_name, value.astype(np.float32))
+
+
+def write_tiny_gguf(
+    path: Path, *, qtype: str = "F32", arch: str = "llama", tokenizer: str = "gpt2"
+):
+    """A 2-layer llama GGUF as llama.cpp would write it; returns the float weights (HF layout)."""
+    import gguf
+    from mlx.utils import tree_flatten
+    from mlx_lm.models import llama
+
+    heads, kv = 4, 2
+    writer = gguf.GGUFWriter(str(path), arch)
+    tokens = _add_tokenizer(writer, tokenizer)
+    args = llama.ModelArgs(
+        model_type="llama", hidden_size=64, num_hidden_layers=2, intermediate_size=128,
+        num_attention_heads=heads, num_key_value_heads=kv, rms_norm_eps=1e-5,
+        vocab_size=len(tokens), rope_theta=10000.0, tie_word_embeddings=True,
+    )  # fmt: skip
+    mx.random.seed(3)
+    model = llama.Model(args)
+    weights = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
+    writer.add_block_count(2)
+    writer.add_context_length(256)
+    writer.add_embedding_length(64)
+    writer.add_feed_forward_length(128)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_rope_dimension_count(16)
+    if qtype != "F32":  # the reference model gets the weights the file really holds
+        kind = getattr(gguf.GGMLQuantizationType, qtype)
+        for name, value in weights.items():
+            if value.ndim == 2:
+                weights[name] = gguf.quants.dequantize(gguf.quants.quantize(value, kind), kind)
+        model.load_weights([(k, mx.array(v)) for k, v in weights.items()])
+    _add_tensors(writer, weights, qtype, heads, kv)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
