@@ -19,6 +19,7 @@ from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.evaluate import generation as _gen
 from mlx_instruct.evaluate import scoring
 from mlx_instruct.evaluate.generation import Generation
+from mlx_instruct.train.methods import ADAPTER_METHODS
 from mlx_instruct.train.outputs import ADAPTER_CONFIG, load_trained
 
 __all__ = ["EvalContext", "EvalDataError", "Generation", "load_context"]
@@ -129,10 +130,6 @@ def _load(model_dir: Path, run_dir: Path | None) -> tuple[nn.Module, Any]:
 
 def _experiment_info(config: dict, experiment: str) -> tuple[str, int | None]:
     """(method, rank) of an experiment; the base ("none") has no rank."""
-    # imported here: train.methods imports mlx_lm (~5 s), and `import mlx_instruct.evaluate`
-    # stays light so the CLI's config errors come before any of that
-    from mlx_instruct.train.methods import ADAPTER_METHODS
-
     try:
         settings = experiment_settings(config, experiment)
     except KeyError:
