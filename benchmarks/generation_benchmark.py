@@ -66,18 +66,13 @@ def prepare(model_arg: str | None) -> tuple[Path, str]:
 
 
 def make_prompts(tokenizer, n: int) -> list[str]:
-    from mlx_instruct.evaluate.context import _local_format
+    from mlx_instruct.data.templates import format_prompt
 
     items = [
         INSTRUCTIONS[i % len(INSTRUCTIONS)] + ("" if i < len(INSTRUCTIONS) else f" (#{i})")
         for i in range(n)
     ]
-    try:
-        from mlx_instruct.data.templates import format_prompt
-
-        return [format_prompt({"instruction": x, "input": ""}, "chat", tokenizer) for x in items]
-    except Exception:  # noqa: BLE001
-        return [_local_format(x, "", "chat", tokenizer) for x in items]
+    return [format_prompt({"instruction": x, "input": ""}, "chat", tokenizer) for x in items]
 
 
 def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes) -> dict:
