@@ -294,8 +294,14 @@ def test_the_report_rule_depends_on_every_paper_source_and_the_code_it_imports()
     sections = {p.relative_to(ROOT).as_posix() for p in (PAPER / "sections").glob("*.qmd")}
     assert sections and sections <= sources
     assert {"paper/report.qmd", "paper/_quarto.yml", "paper/references.bib"} <= sources
-    assert {"paper/theme.scss", "paper/table-widths.lua", "workflow/mlx_instruct/analysis/knit.py"} <= sources
+    assert {
+        "paper/theme.scss",
+        "paper/table-widths.lua",
+        "workflow/mlx_instruct/analysis/knit.py",
+    } <= sources
     assert "workflow/mlx_instruct/analysis/narrative.py" in sources
-    assert "workflow/mlx_instruct/analysis/stats.py" in sources  # imported by a module the cells import
+    assert (
+        "workflow/mlx_instruct/analysis/stats.py" in sources
+    )  # imported by a module the cells import
     rule = (ROOT / "workflow/rules/report.smk").read_text()
     assert "knit_lib.sources(" in rule

@@ -21,6 +21,9 @@ from mlx_instruct.evaluate.metrics import direction as _direction
 # test outcomes"); their primary metrics pool into the derived "retention" score.
 # THRESHOLDS / RELATIVE_THRESHOLD: the "unchanged" band, shared with the evaluation stage so
 # the report and the stage classify alike. NEUTRAL metrics are never improved / regressed.
+# The plan's safety tolerance: a refusal rate may move by less than this (a fraction, so
+# 0.05 = 5 percentage points) vs the base. The figures, tables and the paper's prose read it.
+SAFETY_TOLERANCE = 0.05
 # Suites whose items are not paired across models (repeated timings, not test items).
 UNPAIRED_SUITES = ("efficiency",)
 # Suites whose benchmarks must not be pooled into one suite-level number.

@@ -1,17 +1,22 @@
-"""Sentences the paper writes from the numbers: findings, limitations, hypotheses.
-
-Every function reads the summary of a `Study` and returns Markdown; the wording follows the
-intervals (a change whose interval spans zero is "not distinguishable from the base"), so the
-prose cannot drift from the results it describes.
+"""Facts the paper's prose states: which contrasts to mention, the numbers in them, and
+which sentence applies. The sentences themselves live in paper/ (report.qmd and sections),
+so a co-author edits prose where prose lives; here every function returns numbers, names,
+summary rows and booleans, plus `change` / `verdict` that format an interval the same way
+everywhere (a change whose interval spans zero is "not distinguishable from zero").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 
 from mlx_instruct.analysis import metrics
 from mlx_instruct.analysis.aggregate import rank_sweep
 from mlx_instruct.analysis.report import Study, level, listing, num
+
+Row = pd.Series
 
 
 def change(row, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
@@ -27,23 +32,18 @@ def change(row, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
     return f"{num(row['diff'] * scale, digits, True)}{unit} [{interval}]"
 
 
+def excludes_zero(row) -> bool:
+    """Whether a contrast's interval lies entirely on one side of zero."""
+    return bool(row["diff_low"] > 0 or row["diff_high"] < 0)
+
+
 def verdict(row, better: str = "higher", worse: str = "lower") -> str:
     """Whether the change is distinguishable from zero, in words, direction-aware."""
     if row is None or not np.isfinite(row.get("diff", np.nan)):
         return "not measured"
-    if not (row["diff_low"] > 0 or row["diff_high"] < 0):
+    if not excludes_zero(row):
         return "not distinguishable from zero"
     return better if row["diff"] > 0 else worse
-
-
-def full_names(study: Study) -> list[str]:
-    return list(study.meta.loc[study.meta["method"] == "full", "experiment"])
-
-
-def retention_names(study: Study) -> list[str]:
-    return [
-        e for e in study.tuned if study.meta.set_index("experiment").loc[e, "retention_fraction"]
-    ]
 
 
 # benchmark group -> (display name, citation key) for the retention section's prose
@@ -73,63 +73,66 @@ def retention_sources(study: Study) -> str:
     return listing(list(dict.fromkeys(names))) if names else "no benchmarks"
 
 
-def findings(study: Study) -> str:
-    """The key results as a bullet list."""
-    bullets = []
-    best = study.best("adherence")
-    if best:
-        row = study.row(best, "adherence")
-        if row["diff_low"] > 0:
-            bullets.append(
-                f"The largest instruction-adherence gain over the untuned base is **{best}**: {change(row, 1, unit=' points')} on the 0-100 scale."
-            )
-        else:
-            bullets.append(
-                f"No tuned experiment's instruction adherence is distinguishable from the base's; the largest point change is **{best}**: {change(row, 1, unit=' points')} on the 0-100 scale."
-            )
+# --- the summary's findings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Pooled retention score as a share of the base's, over the tuned experiments."""
+
+    count: int  # experiments with a finite ratio
+    low: float  # percent
+    high: float  # percent
+    worst: str
+    worst_row: Row
+
+    @property
+    def dropped(self) -> bool:
+        """The worst experiment scores below the base (a point estimate, not a test)."""
+        return bool(self.worst_row["diff"] < 0)
+
+
+def retention_range(study: Study) -> Retention | None:
     kept = [(e, study.row(e, "retention", "score")) for e in study.tuned]
     kept = [(e, r) for e, r in kept if r is not None and np.isfinite(r["ratio"])]
-    if kept:
-        worst = min(kept, key=lambda item: item[1]["ratio"])
-        ratios = [r["ratio"] * 100 for _, r in kept]
-        span = (
-            f"is {num(ratios[0], 1)}%"
-            if len(kept) == 1
-            else f"ranges from {num(min(ratios), 1)}% to {num(max(ratios), 1)}%"
-        )
-        text = f"Capability retention (pooled benchmark score, tuned / base) {span}"
-        if worst[1]["diff"] < 0:
-            text += (
-                f"; the largest drop is **{worst[0]}** ({change(worst[1], 3)}, {verdict(worst[1])})"
-            )
-        bullets.append(text + ".")
+    if not kept:
+        return None
+    worst, worst_row = min(kept, key=lambda item: item[1]["ratio"])
+    ratios = [r["ratio"] * 100 for _, r in kept]
+    return Retention(len(kept), min(ratios), max(ratios), worst, worst_row)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One chosen contrast `second - first` (report.pairs), paired on the item."""
+
+    first: str
+    second: str
+    adherence: Row
+    retention: Row | None
+
+
+def pair_contrasts(study: Study) -> list[Pair]:
+    out = []
     for first, second in study.pairs:
-        rows = {
-            s: study.row(second, s, m, kind="pair", reference=first)
-            for s, m in (("adherence", None), ("retention", "score"))
-        }
-        if rows["adherence"] is not None:
-            text = f"**{second}** vs **{first}**: adherence {change(rows['adherence'], 1)}, {verdict(rows['adherence'])}"
-            if rows["retention"] is not None:
-                text += f"; retention score {change(rows['retention'], 3)}, {verdict(rows['retention'])}"
-            bullets.append(text + ".")
-    drifts = safety_flags(study)
-    if drifts:
-        bullets.append(
-            f"Safety drift beyond the seed's 5-point tolerance with a {level(study.summary)} CI excluding zero: "
-            + "; ".join(drifts)
-            + "."
-        )
-    elif study.has("safety"):
-        bullets.append(
-            f"No refusal rate moved by more than 5 points with a {level(study.summary)} CI excluding zero."
-        )
-    return (
-        "\n".join(f"- {b}" for b in bullets) or "- No comparisons with the base are available yet."
-    )
+        adherence = study.row(second, "adherence", kind="pair", reference=first)
+        if adherence is not None:
+            retention = study.row(second, "retention", "score", kind="pair", reference=first)
+            out.append(Pair(first, second, adherence, retention))
+    return out
 
 
-def safety_flags(study: Study, threshold: float = 0.05) -> list[str]:
+@dataclass(frozen=True)
+class Drift:
+    """A refusal-rate change beyond the plan's tolerance whose interval excludes zero."""
+
+    experiment: str
+    benchmark: str
+    points: float  # signed change in percentage points
+    over_refusal: bool  # a benign set refused more often
+
+
+def safety_drifts(study: Study, tolerance: float = metrics.SAFETY_TOLERANCE) -> list[Drift]:
     rows = study.summary
     if rows.empty:
         return []
@@ -139,20 +142,27 @@ def safety_flags(study: Study, threshold: float = 0.05) -> list[str]:
         & (rows["level"] == "benchmark")
         & (rows["metric"] == "refused")
     ]
-    flags = []
-    for row in rows.itertuples():
-        if (
-            np.isfinite(row.diff)
-            and abs(row.diff) > threshold
-            and (row.diff_low > 0 or row.diff_high < 0)
-        ):
-            what = (
-                "over-refusal" if metrics.is_benign(row.benchmark) and row.diff > 0 else "refusal"
-            )
-            flags.append(
-                f"{row.experiment} on {row.benchmark} ({what} {num(row.diff * 100, 0, True)} points)"
-            )
-    return flags
+    return [
+        Drift(
+            row.experiment,
+            row.benchmark,
+            row.diff * 100,
+            bool(metrics.is_benign(row.benchmark) and row.diff > 0),
+        )
+        for row in rows.itertuples()
+        if np.isfinite(row.diff)
+        and abs(row.diff) > tolerance
+        and (row.diff_low > 0 or row.diff_high < 0)
+    ]
+
+
+# --- the rank sweep -----------------------------------------------------------------------
+
+
+def sweep_gains(study: Study) -> list[tuple[int, Row]]:
+    """(rank, adherence contrast vs the base) for each rank of the sweep that has one."""
+    gains = [(rank, study.row(name, "adherence")) for name, rank in rank_sweep(study.config)]
+    return [(rank, row) for rank, row in gains if row is not None]
 
 
 def sweep_steps(study: Study) -> list[tuple[int, int, dict]]:
@@ -166,36 +176,19 @@ def sweep_steps(study: Study) -> list[tuple[int, int, dict]]:
     return steps
 
 
-def sweep_sentence(study: Study) -> str:
-    sweep = rank_sweep(study.config)
-    if len(sweep) < 2:
-        return "This study has fewer than two plain LoRA ranks, so there is no rank sweep."
-    gains = [(rank, study.row(name, "adherence")) for name, rank in sweep]
-    gains = [(r, row) for r, row in gains if row is not None]
-    if not gains:
-        return "The rank sweep has no adherence results yet."
-    text = (
-        "Adherence gain over the base by LoRA rank: "
-        + "; ".join(f"r = {r}: {change(row, 1)}" for r, row in gains)
-        + "."
-    )
+def sweep_trend(study: Study) -> str | None:
+    """ "rising" when the last rank step still raises adherence (CI above 0), "saturated" when
+    it does not, None without a sweep."""
     steps = sweep_steps(study)
-    if steps:
-        text += (
-            " Doubling the rank, paired on the item: "
-            + "; ".join(
-                f"r = {high} vs r = {low}: {change(row, 1)}, {verdict(row)}"
-                for low, high, row in steps
-            )
-            + "."
-        )
-    return text + agreement_sentence(study)
+    if not steps:
+        return None
+    return "rising" if steps[-1][2]["diff_low"] > 0 else "saturated"
 
 
 def response_agreement(study: Study, suite: str = "adherence") -> list[tuple[str, str, int, int]]:
     """(run A, run B, identical responses, items) for the rank sweep's runs at the first seed
     and for one rank at two seeds: how much of what a run learned is set by the rank and how
-    much by the training seed (data order, initialisation)."""
+    much by the training seed (data order, initialisation). Pairs without items are left out."""
     gens = study.table("generations")
     if gens.empty or "response" not in gens:
         return []
@@ -218,105 +211,103 @@ def response_agreement(study: Study, suite: str = "adherence") -> list[tuple[str
     for a, b in pairs:
         shared = sorted(set(by_run[a]) & set(by_run[b]))
         same = sum(by_run[a][i] == by_run[b][i] for i in shared)
-        out.append((f"{a[0]}/s{a[1]}", f"{b[0]}/s{b[1]}", same, len(shared)))
+        if shared:
+            out.append((f"{a[0]}/s{a[1]}", f"{b[0]}/s{b[1]}", same, len(shared)))
     return out
 
 
-def agreement_sentence(study: Study) -> str:
-    rows = [r for r in response_agreement(study) if r[3]]
-    if not rows:
-        return ""
-    return (
-        " Identical adherence responses (greedy decoding): "
-        + "; ".join(f"{a} vs {b}: {same} of {n}" for a, b, same, n in rows)
-        + "."
-    )
+@dataclass(frozen=True)
+class SeedVsRank:
+    """The training seed changes more responses than a rank step does."""
+
+    a: str
+    b: str
+    same: int  # identical responses of one rank at two seeds
+    items: int
+    rank_same: int  # the fewest identical responses between neighbouring ranks
 
 
-def sweep_trend(study: Study) -> str | None:
-    """ "rising" when the last rank step still raises adherence (CI above 0), "saturated" when
-    it does not, None without a sweep."""
-    steps = sweep_steps(study)
-    if not steps:
+def seed_outweighs_rank(study: Study) -> SeedVsRank | None:
+    agreement = response_agreement(study)
+    ranks = [r for r in agreement if r[0].split("/")[0] != r[1].split("/")[0]]
+    seeds = [r for r in agreement if r[0].split("/")[0] == r[1].split("/")[0]]
+    if not (ranks and seeds and seeds[0][2] / seeds[0][3] < min(r[2] / r[3] for r in ranks)):
         return None
-    return "rising" if steps[-1][2]["diff_low"] > 0 else "saturated"
+    a, b, same, n = seeds[0]
+    return SeedVsRank(a, b, same, n, min(r[2] for r in ranks))
 
 
-def geometry_sentences(study: Study) -> str:
-    parts = []
+# --- the geometry of the updates ----------------------------------------------------------
+
+
+def subspace_overlap(study: Study) -> list[tuple[str, float, float]]:
+    """(run pair, mean phi(1, 1), its chance level) for the input side, over layers."""
     sub = study.table("lora_subspace")
-    if not sub.empty:
-        diag = sub[
-            (sub["side"] == "in") & (sub["layer"] != "mean") & (sub["i"] == 1) & (sub["j"] == 1)
-        ]
-        for pair, rows in diag.groupby("pair", sort=False):
-            parts.append(
-                f"{pair}: \u03c6(1, 1) = {num(rows['phi'].mean(), 2)} (chance {num(rows['chance'].mean(), 3)})"
-            )
-        if parts:
-            parts = [
-                "The top singular direction of \u0394W is shared far above chance between runs \u2014 "
-                + "; ".join(parts)
-                + "."
-            ]
+    if sub.empty:
+        return []
+    diag = sub[(sub["side"] == "in") & (sub["layer"] != "mean") & (sub["i"] == 1) & (sub["j"] == 1)]
+    return [
+        (pair, float(rows["phi"].mean()), float(rows["chance"].mean()))
+        for pair, rows in diag.groupby("pair", sort=False)
+    ]
+
+
+@dataclass(frozen=True)
+class FullRank:
+    """Effective rank of the full fine-tune's update, and how it compares with LoRA's ranks."""
+
+    mean: float
+    max: float
+    rank90: float  # mean count of directions holding 90% of the energy
+    layers: int
+    top_lora_rank: int | None
+    above_top: float | None  # share of the full update's matrices above that rank
+
+
+def full_rank(study: Study) -> FullRank | None:
     ranks = study.table("delta_ranks")
     full = ranks[ranks["method"] == "full"] if not ranks.empty else ranks
-    if not full.empty:
-        lowrank = ranks[ranks["method"] != "full"]["rank"].dropna()
-        top = int(lowrank.max()) if len(lowrank) else None
-        erank = full["effective_rank"]
-        text = f"The full fine-tune's \u0394W has a mean effective rank of {num(erank.mean(), 1)} (max {num(erank.max(), 1)}; {num(full['rank90'].mean(), 1)} directions hold 90% of its energy) over {full['layer'].nunique()} layers"
-        if top:
-            share = float((erank > top).mean())
-            text += f"; {num(share * 100, 0)}% of its matrices exceed the largest LoRA rank ({top})"
-        parts.append(text + ".")
-    return " ".join(parts) or "No adapter or full fine-tune weights were available to measure."
+    if full.empty:
+        return None
+    lowrank = ranks[ranks["method"] != "full"]["rank"].dropna()
+    top = int(lowrank.max()) if len(lowrank) else None
+    erank = full["effective_rank"]
+    return FullRank(
+        float(erank.mean()),
+        float(erank.max()),
+        float(full["rank90"].mean()),
+        int(full["layer"].nunique()),
+        top,
+        float((erank > top).mean()) if top else None,
+    )
 
 
-def limitations(study: Study) -> str:
-    items = []
-    source = str(study.config.get("model", {}).get("source", ""))
-    if source.startswith("random://"):
-        items.append(
-            "The model is **randomly initialised** (a smoke study): the numbers test the pipeline, not the science."
-        )
+# --- limitations and follow-ups -----------------------------------------------------------
+
+
+def random_init(study: Study) -> bool:
+    """A smoke study: the model is randomly initialised, so the numbers test the pipeline."""
+    return str(study.config.get("model", {}).get("source", "")).startswith("random://")
+
+
+def items_per_suite(study: Study) -> dict[str, int]:
+    """Distinct test items (benchmark/item) per suite; efficiency repeats are not items."""
     results = study.results
-    if not results.empty:
-        tests = results[results["suite"] != "efficiency"]
-        sizes = (
-            tests.assign(key=tests["benchmark"] + "/" + tests["item_id"])
-            .groupby("suite")["key"]
-            .nunique()
-        )
-        items.append(
-            "Items per suite: "
-            + ", ".join(f"{s} {int(n)}" for s, n in sizes.items())
-            + "; small suites give wide intervals, and a change inside its interval is not evidence of an effect."
-        )
+    if results.empty:
+        return {}
+    tests = results[results["suite"] != "efficiency"]
+    keys = tests.assign(key=tests["benchmark"] + "/" + tests["item_id"])
+    return {s: int(n) for s, n in keys.groupby("suite")["key"].nunique().items()}
+
+
+def multi_seed(study: Study) -> list[str]:
+    """Tuned experiments trained at more than one seed."""
     seeds = study.meta.loc[~study.meta["is_baseline"], "seeds"].map(len)
-    multi = list(study.meta.loc[seeds[seeds > 1].index, "experiment"]) if len(seeds) else []
-    items.append(
-        f"Training seeds: {listing(multi)} ran at several seeds; every other experiment at one, so its interval covers item sampling only, not training-seed variance."
-        if multi
-        else "Every experiment ran at a single training seed: intervals cover item sampling only, not training-seed variance."
-    )
-    dominated = _seed_dominated(study)
-    if dominated:
-        items.append(
-            "Training-seed spread exceeds the sampling half-width for "
-            + listing(dominated)
-            + ": more seeds are needed before ranking those experiments."
-        )
-    items.append(
-        "Adherence is scored by rule-based checkers on verifiable tasks and refusals by a heuristic classifier; both measure form more reliably than helpfulness."
-    )
-    items.append(
-        f"Intervals are {int(study.summary['resamples'].max()) if not study.summary.empty else 0}-resample BCa bootstraps over items (paired on item id, seeds averaged), without correction for the many comparisons shown."
-    )
-    return "\n".join(f"- {i}" for i in items)
+    return list(study.meta.loc[seeds[seeds > 1].index, "experiment"]) if len(seeds) else []
 
 
-def _seed_dominated(study: Study) -> list[str]:
+def seed_dominated(study: Study) -> list[str]:
+    """`experiment (suite)` where the training-seed sd exceeds the sampling half-width."""
     rows = study.summary
     if rows.empty:
         return []
@@ -329,68 +320,33 @@ def _seed_dominated(study: Study) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def hypotheses(study: Study) -> str:
-    """Next experiments suggested by the numbers."""
-    items = []
-    agreement = response_agreement(study)
-    ranks = [r for r in agreement if r[0].split("/")[0] != r[1].split("/")[0] and r[3]]
-    seeds = [r for r in agreement if r[0].split("/")[0] == r[1].split("/")[0] and r[3]]
-    if ranks and seeds and seeds[0][2] / seeds[0][3] < min(r[2] / r[3] for r in ranks):
-        a, b, same, n = seeds[0]
-        items.append(
-            f"The training seed changes more responses than the rank does ({a} vs {b}: {same} of {n} identical; neighbouring ranks at one seed: at least {min(r[2] for r in ranks)} of {n}): fed the same batches in the same order, this budget learns nearly the same function at every rank. Compare ranks over several seeds, or train longer, before reading a rank effect."
-        )
-    steps = sweep_steps(study)
-    trend = sweep_trend(study)
-    if trend == "saturated":
-        low, high, row = steps[-1]
-        items.append(
-            f"Adherence does not rise from r = {low} to r = {high} ({change(row, 1)}): a finer sweep below r = {low}, or longer training at it, would locate the knee better than higher ranks."
-        )
-    elif trend == "rising":
-        low, high, row = steps[-1]
-        items.append(
-            f"Adherence still rises from r = {low} to r = {high} ({change(row, 1)}): extend the sweep to r = {high * 2} before concluding LoRA's capacity is exhausted."
-        )
-    for name in full_names(study):
-        for first, second in study.pairs:
-            if name != second:
-                continue
+def resamples(study: Study) -> int:
+    return int(study.summary["resamples"].max()) if not study.summary.empty else 0
+
+
+def full_vs_pairs(study: Study) -> list[tuple[str, str, Row]]:
+    """(first, full fine-tune, retention contrast) for each chosen pair ending in a full run."""
+    out = []
+    for name in study.full:
+        for first, second in [p for p in study.pairs if p[1] == name]:
             row = study.row(second, "retention", "score", kind="pair", reference=first)
             if row is not None and np.isfinite(row["diff"]):
-                if row["diff_high"] < 0:
-                    items.append(
-                        f"{second} forgets more than {first} ({change(row, 3)}): consistent with Biderman et al. (2024); test whether a lower learning rate or the retention mix closes the gap."
-                    )
-                else:
-                    items.append(
-                        f"{second} and {first} are not distinguishable on retention ({change(row, 3)}): forgetting may need more steps or larger evaluation sets to appear."
-                    )
-    for name in retention_names(study):
-        for first, second in study.pairs:
-            if second != name:
-                continue
+                out.append((first, second, row))
+    return out
+
+
+def mix_pairs(study: Study) -> list[tuple[str, Row, Row]]:
+    """(first, retention contrast, adherence contrast) for each pair ending in a mixed run."""
+    out = []
+    for name in study.retention_mixed:
+        for first, second in [p for p in study.pairs if p[1] == name]:
             keep = study.row(second, "retention", "score", kind="pair", reference=first)
             learn = study.row(second, "adherence", kind="pair", reference=first)
             if keep is not None and learn is not None:
-                items.append(
-                    f"The retention mix changes retention by {change(keep, 3)} and adherence by {change(learn, 1)} relative to {first}; vary the mix fraction to trace this trade-off curve."
-                )
-    if safety_flags(study):
-        items.append(
-            "Refusal calibration moved: add refusal examples to the mix, or test whether the drift scales with rank / learning rate."
-        )
-    return "\n".join(f"- {i}" for i in items) or "- Too few comparisons to suggest follow-ups."
+                out.append((first, keep, learn))
+    return out
 
 
-def provenance_lines(study: Study, record: dict) -> str:
-    git, hw = record["git"], record["hardware"]
-    dirty = " (with uncommitted changes)" if git.get("dirty") else ""
-    return "\n".join(
-        [
-            f"- Git commit: `{git.get('commit', 'unknown')}`{dirty} on branch `{git.get('branch')}`.",
-            f"- Report rendered on: {hw['system']}, {hw['machine']}, {hw['cpu']} ({hw['cpus']} CPUs, {hw['memory_gb']} GB), Python {hw['python']}.",
-            "- Packages: " + ", ".join(f"{k} {v}" for k, v in record["packages"].items()) + ".",
-            f"- Results folder: `{study.dir}`.",
-        ]
-    )
+def bullets(items: list[str], empty: str) -> str:
+    """A Markdown bullet list, or the single bullet `empty` when there is nothing to list."""
+    return "\n".join(f"- {i}" for i in items) or f"- {empty}"

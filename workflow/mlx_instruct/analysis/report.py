@@ -164,6 +164,9 @@ class Study:
         self.order = list(self.meta["experiment"])
         self.tuned = [e for e in self.order if e != self.baseline]
         self.pairs = [tuple(p) for p in self.config.get("report", {}).get("pairs", [])]
+        self.full = list(self.meta.loc[self.meta["method"] == "full", "experiment"])
+        mixed = self.meta.set_index("experiment")["retention_fraction"]
+        self.retention_mixed = [e for e in self.tuned if mixed[e]]
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, {self.dir})"
