@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_map
 
 from mlx_instruct.io import sha256_file  # noqa: F401  (re-exported for the sources)
+from mlx_instruct.provenance import MODEL_PACKAGES, package_versions
 
 DTYPES: dict[str, mx.Dtype] = {
     "float32": mx.float32,
@@ -36,16 +36,9 @@ def default_cache_dir() -> Path:
 
 def versions() -> dict[str, str]:
     """Versions of the packages that decide the bytes we write (for source.json)."""
-    out = {}
-    for name in ("mlx", "mlx-lm", "tokenizers", "transformers", "gguf", "mistral-common"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "absent"
     from mlx_instruct import __version__
 
-    out["mlx-instruct"] = __version__
-    return out
+    return {**package_versions(MODEL_PACKAGES), "mlx-instruct": __version__}
 
 
 def write_source_json(out_dir: Path, record: dict[str, Any]) -> None:

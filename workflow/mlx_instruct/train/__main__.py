@@ -279,8 +279,8 @@ def _stamp(
     trainer: Trainer,
 ) -> dict[str, Any]:
     """run.json's provenance: what was trained on what, with which code and machine."""
-    from mlx_instruct.config import ROOT
-    from mlx_instruct.train.instrument import git_state, hardware, versions
+    from mlx_instruct.provenance import git_state
+    from mlx_instruct.train.instrument import hardware, versions
 
     info = trainer.info
     return {
@@ -311,7 +311,7 @@ def _stamp(
         },
         "loss": "gathered response positions" if trainer.fns.gathered else "dense masked",
         "versions": versions(),
-        "git": git_state(ROOT),
+        "git": git_state(),
         "hardware": hardware(),
     }
 

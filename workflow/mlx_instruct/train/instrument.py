@@ -7,15 +7,10 @@ read exactly as one uninterrupted run would have written them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import platform
 import re
-import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +18,7 @@ import mlx.core as mx
 
 from mlx_instruct import blas
 from mlx_instruct.io import write_jsonl
+from mlx_instruct.provenance import TRAIN_PACKAGES, machine, package_versions, python_version
 from mlx_instruct.train.step import Layout
 
 LOGS = ("train_log", "val_log", "layer_log", "samples")
@@ -133,60 +129,17 @@ class NullLogs(RunLogs):
         pass
 
 
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def versions() -> dict[str, Any]:
-    names = (
-        "mlx",
-        "mlx-metal",
-        "mlx-cuda-13",
-        "mlx-lm",
-        "numpy",
-        "transformers",
-        "tokenizers",
-        "mlx-instruct",
-    )
-    found = {name: _version(name) for name in names}
-    return {"python": sys.version.split()[0], **{k: v for k, v in found.items() if v}}
-
-
-def git_state(root: Path) -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None}
-    if commit.returncode != 0:
-        return {"commit": None}
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    return {"python": python_version(), **package_versions(TRAIN_PACKAGES)}
 
 
 def hardware() -> dict[str, Any]:
+    """The machine, plus what MLX runs on: its device, the BLAS it loaded, the GPU."""
     info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
+        **machine(),
         "device": str(mx.default_device()),
         "blas": blas.loaded_blas,
     }
-    with contextlib.suppress(ValueError, OSError, AttributeError):
-        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 2)
     try:
         if mx.metal.is_available():
             info["gpu"] = mx.metal.device_info()
