@@ -66,6 +66,7 @@ def knitted(request, tmp_path_factory) -> tuple[Path, Path]:
         results = load_results_fixture().aggregated(
             tmp_path_factory.mktemp("minimal"), minimal=True
         )
+        assert cli(["figures", "--results", str(results), "--formats", "png"]) == 0
     else:
         results = Path(request.param)
     out = tmp_path_factory.mktemp("report")
@@ -119,6 +120,31 @@ def test_every_cell_ran_and_every_figure_cell_produced_its_figure(
             assert re.search(rf"\|\n\n: [^\n]*\{{#{cell.label}\}}", text), (
                 f"{cell.label}: no table before its caption"
             )
+
+
+def test_the_report_shows_the_figures_the_figures_rule_wrote(knitted, source) -> None:
+    """One path per figure: each `fig-` cell shows figures/<name>.png byte for byte (the
+    file whose sidecar names the function that drew it); the report draws nothing again."""
+    results, doc = knitted
+    shown = {}
+    for cell in source.cells:
+        if cell.label and cell.label.startswith("fig-"):
+            name = re.fullmatch(r'S\.figure\("(\w+)"\)\s*', cell.source)
+            assert name, f"{cell.label}: a figure cell shows a written file: {cell.source!r}"
+            shown[cell.label] = name[1]
+    assert set(shown.values()) <= {a.name for a in artifacts.FIGURES}
+    for label, name in shown.items():
+        written = results / "figures" / f"{name}.png"
+        assert (doc.parent / "report_files" / f"{label}.png").read_bytes() == written.read_bytes()
+        assert json.loads(written.with_suffix(".json").read_text())["function"]
+
+
+def test_a_missing_figure_file_says_which_rule_writes_it(tmp_path: Path) -> None:
+    from mlx_instruct.analysis.report import Study
+
+    study = load_results_fixture().aggregated(tmp_path, minimal=True)
+    with pytest.raises(FileNotFoundError, match="analysis figures --results"):
+        Study(study).figure("never_written")
 
 
 def test_the_executed_report_is_well_formed(knitted) -> None:
@@ -304,4 +330,10 @@ def test_the_report_rule_depends_on_every_paper_source_and_the_code_it_imports()
         "workflow/mlx_instruct/analysis/stats.py" in sources
     )  # imported by a module the cells import
     rule = (ROOT / "workflow/rules/report.smk").read_text()
-    assert "knit_lib.sources(" in rule
+    assert "knit_lib.sources(" in rule and "figures/index.json" in rule
+    drawing = {p.relative_to(ROOT).as_posix() for p in knit.figure_sources()}
+    assert {
+        "workflow/mlx_instruct/analysis/figures.py",
+        "workflow/mlx_instruct/analysis/figures_weights.py",
+    } <= drawing
+    assert "knit_lib.figure_sources()" in (ROOT / "workflow/rules/analyse.smk").read_text()

@@ -1,4 +1,5 @@
 # Stage 4: the tidy results table, bootstrap summary, figures and tables.
+from mlx_instruct.analysis import knit as knit_lib
 
 
 rule aggregate:
@@ -26,6 +27,8 @@ rule figures:
     input:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
+        # the code that draws them: editing a figure function redraws it (and the report)
+        code=knit_lib.figure_sources(),
     output:
         f"{RESULTS}/figures/index.json",
     log:

@@ -3,12 +3,13 @@
 # render and fails with that message when Quarto is missing. Its inputs include every file
 # of the paper (report.qmd, sections, _quarto.yml, bibliography, theme) and the analysis
 # code the cells import (mlx_instruct.analysis.knit.sources), so editing any of them re-renders.
+# The figures are the `figures` rule's files (figures/index.json), shown, not drawn again.
 from mlx_instruct.analysis import knit as knit_lib
 
 
 rule report:
     input:
-        figures=f"{RESULTS}/figures/index.json",
+        figures=f"{RESULTS}/figures/index.json",  # the report shows these files
         tables=f"{RESULTS}/tables/index.json",
         paper=knit_lib.sources(Path(workflow.basedir) / "paper" / "report.qmd"),
     output:

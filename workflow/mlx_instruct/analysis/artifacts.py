@@ -43,13 +43,9 @@ class Artifact:
     draw: Callable[[Study], object]
 
 
-def _full_names(study: Study) -> list[str]:
-    return list(study.meta.loc[study.meta["method"] == "full", "experiment"])
-
-
 FIGURES = [
     Artifact("training_curves", F.training_curves, ("training_curves.parquet",), "Training curves per experiment.", lambda s: F.training_curves(s.curves, s.order, s.baseline)),
-    Artifact("rank_sweep", F.rank_sweep, ("summary.csv",), "Change vs the base against LoRA rank.", lambda s: F.rank_sweep(s.summary, rank_sweep(s.config), _full_names(s), s.baseline)),
+    Artifact("rank_sweep", F.rank_sweep, ("summary.csv",), "Change vs the base against LoRA rank.", lambda s: F.rank_sweep(s.summary, rank_sweep(s.config), s.full, s.baseline)),
     Artifact("learning_vs_forgetting", F.learning_vs_forgetting, ("summary.csv",), "Adherence gain against retention change.", lambda s: F.learning_vs_forgetting(s.summary, s.order, s.baseline)),
     Artifact("adherence_by_family", F.adherence_by_family, ("summary.csv",), "Adherence per task family.", lambda s: F.adherence_by_family(s.summary, s.order, s.baseline)),
     Artifact("outcome_counts", F.outcome_counts, ("summary.csv",), "Items improved / unchanged / regressed vs the base.", lambda s: F.outcome_counts(s.summary, s.order, s.baseline)),

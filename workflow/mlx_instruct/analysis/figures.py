@@ -197,10 +197,13 @@ def learning_vs_forgetting(
 
 
 def safety_drift(
-    summary: pd.DataFrame, order=None, baseline: str | None = None, threshold: float = 0.05
+    summary: pd.DataFrame,
+    order=None,
+    baseline: str | None = None,
+    threshold: float = metrics.SAFETY_TOLERANCE,
 ) -> Figure:
     """Refusal rate per safety benchmark and experiment (CI), and its drift vs the base with
-    the seed's +/-5-point band of acceptable change."""
+    the plan's band of acceptable change (metrics.SAFETY_TOLERANCE)."""
     rows = (
         summary[
             (summary["suite"] == "safety")

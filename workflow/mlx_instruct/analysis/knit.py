@@ -143,6 +143,8 @@ def _markdown(value) -> str | None:
         return None
     if hasattr(value, "_repr_markdown_"):
         return value._repr_markdown_()
+    if hasattr(value, "_repr_png_"):  # shown as a figure by render_cell
+        return None
     try:
         import pandas as pd
 
@@ -207,12 +209,19 @@ def render_cell(cell: Cell, namespace: dict, fig_dir: Path, rel: str, counter: l
     figures = [plt.figure(n) for n in plt.get_fignums() if n not in before]
     if isinstance(value, Figure) and value not in figures:
         figures.append(value)
+    if hasattr(value, "_repr_png_"):  # an image already drawn (report.FigureFile)
+        figures.append(value)
     for k, fig in enumerate(figures):
         counter[0] += 1
         stem = cell.label or f"cell-{counter[0]}"
         name = f"{stem}-{k + 1}.png" if len(figures) > 1 else f"{stem}.png"
-        fig.savefig(fig_dir / name, dpi=int(cell.options.get("fig-dpi", 150)), bbox_inches="tight")
-        plt.close(fig)
+        if isinstance(fig, Figure):
+            fig.savefig(
+                fig_dir / name, dpi=int(cell.options.get("fig-dpi", 150)), bbox_inches="tight"
+            )
+            plt.close(fig)
+        else:
+            (fig_dir / name).write_bytes(fig._repr_png_())
         files.append(f"{rel}/{name}")
     if cell.options.get("include") is False:
         return ""
@@ -301,22 +310,11 @@ def _includes(path: Path, depth: int = 0) -> set[Path]:
     return found
 
 
-def sources(qmd: str | Path | None = None) -> list[Path]:
-    """Every file the rendered report depends on: the document, its includes and every
-    section, the Quarto project file and the resources it names, and the `analysis` modules
-    that the cells import, followed transitively (plus the driver: knit, paper, report, the
-    CLI). The `report` rule lists them as inputs, so editing any one re-renders the paper."""
-    qmd = Path(qmd).resolve() if qmd else PAPER / "report.qmd"
+def modules(names: set[str]) -> set[Path]:
+    """The files of the `analysis` modules named (dotted, e.g. `mlx_instruct.analysis.figures`)
+    and of every analysis module they import, followed transitively."""
     package, dotted = Path(__file__).resolve().parent, __package__
-    doc = parse(qmd)
-    files = {qmd, *qmd.parent.glob("sections/*.qmd"), *_includes(qmd)}
-    files |= {p for p in [qmd.parent / "_quarto.yml"] if p.is_file()}
-    for name in resources(front_matter(doc, qmd.parent)):
-        files |= {p for p in [qmd.parent / name] if p.is_file()}
-    todo = {f"{dotted}.{m}" for m in ("knit", "paper", "report", "__main__")}
-    for cell in doc.cells:
-        todo |= _imports(cell.source, dotted)
-    seen = {p for p in [package / "__init__.py"] if p.is_file()}
+    todo, seen = set(names), {p for p in [package / "__init__.py"] if p.is_file()}
     while todo:
         parts = todo.pop().removeprefix(dotted).strip(".").split(".")
         path = package.joinpath(*parts).with_suffix(".py")
@@ -325,7 +323,32 @@ def sources(qmd: str | Path | None = None) -> list[Path]:
         if path.is_file() and path not in seen:
             seen.add(path)
             todo |= _imports(path.read_text(encoding="utf-8"), dotted)
-    return sorted(p.resolve() for p in files | seen)
+    return seen
+
+
+def figure_sources() -> list[Path]:
+    """The code that draws the figures (artifacts and what it imports): the `figures` rule's
+    inputs, so editing a figure function redraws it, and through it re-renders the report."""
+    return sorted(p.resolve() for p in modules({f"{__package__}.artifacts"}))
+
+
+def sources(qmd: str | Path | None = None) -> list[Path]:
+    """Every file the rendered report depends on: the document, its includes and every
+    section, the Quarto project file and the resources it names, and the `analysis` modules
+    that the cells import, followed transitively (plus the driver: knit, paper, report, the
+    CLI). The `report` rule lists them as inputs, so editing any one re-renders the paper.
+    The figures are not drawn here: the report shows the files the `figures` rule wrote."""
+    qmd = Path(qmd).resolve() if qmd else PAPER / "report.qmd"
+    dotted = __package__
+    doc = parse(qmd)
+    files = {qmd, *qmd.parent.glob("sections/*.qmd"), *_includes(qmd)}
+    files |= {p for p in [qmd.parent / "_quarto.yml"] if p.is_file()}
+    for name in resources(front_matter(doc, qmd.parent)):
+        files |= {p for p in [qmd.parent / name] if p.is_file()}
+    todo = {f"{dotted}.{m}" for m in ("knit", "paper", "report", "__main__")}
+    for cell in doc.cells:
+        todo |= _imports(cell.source, dotted)
+    return sorted(p.resolve() for p in files | modules(todo))
 
 
 def knit(

@@ -94,6 +94,23 @@ def table(frame: pd.DataFrame) -> Markdown:
     return Markdown(md_table(frame))
 
 
+class FigureFile:
+    """A figure the `figures` rule wrote (figures/<name>.png, with its JSON sidecar naming
+    the function that drew it). The paper shows these files rather than drawing again, so
+    each figure has one path from data to pixels; `_repr_png_` displays it in Jupyter and
+    analysis.knit alike, captioned by its cell's `fig-cap`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sidecar = path.with_suffix(".json")
+
+    def _repr_png_(self) -> bytes:
+        return self.path.read_bytes()
+
+    def __repr__(self) -> str:
+        return f"FigureFile({str(self.path)!r})"
+
+
 # --- numbers in prose ------------------------------------------------------------------
 
 
@@ -217,6 +234,16 @@ class Study:
         except ImportError:  # pragma: no cover
             DEFAULT_TRAINING = {}
         return {**DEFAULT_TRAINING, **self.config.get("training", {})}
+
+    def figure(self, name: str) -> FigureFile:
+        """figures/<name>.png as the `figures` rule wrote it (artifacts.FIGURES names them)."""
+        path = self.dir / "figures" / f"{name}.png"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: the report shows the figures the `figures` rule wrote; run "
+                f"`python -m mlx_instruct.analysis figures --results {self.dir}` first"
+            )
+        return FigureFile(path)
 
     def compare(
         self, first: str, second: str, suite: str, metric: str | None = None, benchmark: str = "all"

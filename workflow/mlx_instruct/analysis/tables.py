@@ -249,8 +249,8 @@ def retention_table(summary, order=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def safety_table(summary, order=None, threshold: float = 0.05) -> pd.DataFrame:
-    """Refusal rate per safety benchmark (change vs base); ! marks a drift beyond +/-5 points."""
+def safety_table(summary, order=None, threshold: float = metrics.SAFETY_TOLERANCE) -> pd.DataFrame:
+    """Refusal rate per safety benchmark (change vs base); ! marks a drift beyond the plan's tolerance."""
     rows = summary[
         (summary["suite"] == "safety")
         & (summary["kind"] == "estimate")
