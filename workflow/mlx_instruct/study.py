@@ -17,7 +17,6 @@ from mlx_instruct import config as cfg
 from mlx_instruct.io import write_text
 
 DEFAULT_STUDY_FILE = "config.yaml"
-SUITES_NEEDING_DATA = ("adherence", "semantic")
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -53,12 +52,6 @@ def write_resolved(study: dict[str, Any]) -> Path:
 
 def suites(study: dict[str, Any]) -> list[str]:
     return list(study["evaluation"].get("suites", {}))
-
-
-def needs_retention(study: dict[str, Any]) -> bool:
-    return any(
-        run.settings.get("retention_fraction") for run in cfg.runs(study, include_baseline=False)
-    )
 
 
 def run_dirs(study: dict[str, Any]) -> list[str]:

@@ -38,9 +38,6 @@ def cmd_aggregate(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from mlx_instruct.analysis import artifacts
     from mlx_instruct.analysis.report import Study
 
@@ -65,9 +62,6 @@ def cmd_tables(args) -> int:
 
 
 def cmd_knit(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
     from mlx_instruct.analysis import knit
 
     out = Path(args.out or Path(args.results) / "report")

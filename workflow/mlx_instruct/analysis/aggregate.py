@@ -20,8 +20,6 @@ from mlx_instruct.analysis import lora_geometry as geo
 from mlx_instruct.analysis import stats, summary, tidy, timing
 from mlx_instruct.io import atomic_path
 
-LOWRANK = ("lora", "dora", "hybrid", "qlora")
-
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
@@ -48,11 +46,13 @@ def geometry(
     results: Path, config: dict[str, Any], log=sys.stderr, max_elements: float = 1e9
 ) -> dict[str, pd.DataFrame]:
     """Subspace similarity across ranks (and seeds), effective ranks, delta histograms."""
+    from mlx_instruct.train.methods import METHODS  # here: importing it loads MLX
+
     meta = tidy.experiments(config)
     base_dir = results / "models" / "base"
     ranks, hists, subspace = [], [], []
     for row in meta.itertuples():
-        if row.method not in (*LOWRANK, "full"):
+        if row.method not in METHODS:
             continue
         seeds = row.seeds[:1] if row.method == "full" else row.seeds  # full: costly, one seed
         for seed in seeds:

@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from mlx_instruct import provenance
 from mlx_instruct.analysis import figures as F
 from mlx_instruct.analysis import figures_weights as W
-from mlx_instruct.analysis import provenance
 from mlx_instruct.analysis import tables as T
 from mlx_instruct.analysis.aggregate import rank_sweep, write_csv
 from mlx_instruct.analysis.report import Study, md_table
-
-try:
-    from mlx_instruct.io import write_json, write_text
-except ImportError:  # pragma: no cover
-
-    def write_text(path, text):
-        Path(path).write_text(text, encoding="utf-8")
-
-    def write_json(path, obj):
-        write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+from mlx_instruct.io import write_json, write_text
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,13 @@ comes back as a placeholder that says so, so the report never silently drops a f
 
 from __future__ import annotations
 
-import matplotlib
-
-if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
 from mlx_instruct.analysis import metrics
-from mlx_instruct.analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder
+from mlx_instruct.analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder, plt
 from mlx_instruct.analysis.report import level
 from mlx_instruct.analysis.summary import pick
 

@@ -4,14 +4,13 @@ al. 2021, section 7) and the effective rank of each delta W (Roy & Vetterli 2007
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mlx_instruct.analysis.plotting import BASE_COLOR, palette, placeholder
+from mlx_instruct.analysis.plotting import BASE_COLOR, palette, placeholder, plt
 
 MODULE_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

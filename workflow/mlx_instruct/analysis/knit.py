@@ -145,17 +145,13 @@ def _markdown(value) -> str | None:
         return value._repr_markdown_()
     if hasattr(value, "_repr_png_"):  # shown as a figure by render_cell
         return None
-    try:
-        import pandas as pd
-
-        if isinstance(value, pd.DataFrame):
-            from mlx_instruct.analysis.report import md_table
-
-            return md_table(value)
-    except ImportError:  # pragma: no cover
-        pass
+    import pandas as pd
     from matplotlib.figure import Figure
 
+    from mlx_instruct.analysis.report import md_table
+
+    if isinstance(value, pd.DataFrame):
+        return md_table(value)
     if isinstance(value, Figure):
         return None
     return f"```\n{value!r}\n```"
@@ -191,7 +187,10 @@ def _figure_block(cell: Cell, files: list[str]) -> str:
 
 def render_cell(cell: Cell, namespace: dict, fig_dir: Path, rel: str, counter: list[int]) -> str:
     """Run one cell; return the Markdown its outputs become."""
-    import matplotlib.pyplot as plt
+    # Imported here, not at the top: the Snakefile imports this module for `sources`.
+    from matplotlib.figure import Figure
+
+    from mlx_instruct.analysis.plotting import plt  # the one place that picks the backend
 
     if cell.options.get("eval") is False:
         return ""
@@ -204,8 +203,6 @@ def render_cell(cell: Cell, namespace: dict, fig_dir: Path, rel: str, counter: l
             f"{cell.path}:{cell.line}: cell {cell.label or '(unlabelled)'} failed: {error!r}\n{trace}"
         ) from error
     files = []
-    from matplotlib.figure import Figure
-
     figures = [plt.figure(n) for n in plt.get_fignums() if n not in before]
     if isinstance(value, Figure) and value not in figures:
         figures.append(value)

