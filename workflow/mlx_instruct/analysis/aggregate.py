@@ -42,15 +42,14 @@ def rank_sweep(config: dict[str, Any]) -> list[tuple[str, int]]:
     return sorted(sweep, key=lambda item: item[1])
 
 
-def geometry(
-    results: Path, config: dict[str, Any], log=sys.stderr, max_elements: float = 1e9
-) -> dict[str, pd.DataFrame]:
-    """Subspace similarity across ranks (and seeds), effective ranks, delta histograms."""
+def _update_geometry(
+    results: Path, meta: pd.DataFrame, log, max_elements: float
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Effective ranks and entry histograms of each trained run's update (delta W)."""
     from mlx_instruct.train.methods import METHODS  # here: importing it loads MLX
 
-    meta = tidy.experiments(config)
     base_dir = results / "models" / "base"
-    ranks, hists, subspace = [], [], []
+    ranks, hists = [], []
     for row in meta.itertuples():
         if row.method not in METHODS:
             continue
@@ -79,12 +78,19 @@ def geometry(
                     f"aggregate: WARNING: no weight geometry for {row.experiment}/s{seed}: {error}",
                     file=log,
                 )
+    return ranks, hists
+
+
+def _subspaces(results: Path, config: dict[str, Any], meta: pd.DataFrame) -> list[pd.DataFrame]:
+    """Subspace similarity between every two ranks of the sweep (first seed), and between
+    two seeds of one rank: how much of the subspace is seed noise."""
     sweep = rank_sweep(config)
     pairs = [((a, ra, 0), (b, rb, 0)) for (a, ra), (b, rb) in itertools.combinations(sweep, 2)]
-    for name, rank in sweep:  # the same rank at two seeds: how much of the subspace is seed noise
+    for name, rank in sweep:
         seeds = meta.set_index("experiment").loc[name, "seeds"]
         if len(seeds) > 1:
             pairs.append(((name, rank, int(seeds[0])), (name, rank, int(seeds[1]))))
+    subspace = []
     for (a, ra, sa), (b, rb, sb) in pairs:
         dir_a, dir_b = (results / "runs" / e / f"s{s}" for e, s in ((a, sa), (b, sb)))
         if (dir_a / "adapters.safetensors").is_file() and (
@@ -102,6 +108,16 @@ def geometry(
                     pair=f"{a}/s{sa} vs {b}/s{sb}",
                 )
             )
+    return subspace
+
+
+def geometry(
+    results: Path, config: dict[str, Any], log=sys.stderr, max_elements: float = 1e9
+) -> dict[str, pd.DataFrame]:
+    """Subspace similarity across ranks (and seeds), effective ranks, delta histograms."""
+    meta = tidy.experiments(config)
+    ranks, hists = _update_geometry(results, meta, log, max_elements)
+    subspace = _subspaces(results, config, meta)
     out = {}
     for name, frames in (
         ("delta_ranks", ranks),

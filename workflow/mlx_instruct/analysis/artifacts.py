@@ -56,7 +56,7 @@ TABLES = [
     Artifact("semantic", T.estimates_table, ("summary.csv",), "Response quality.", lambda s: T.estimates_table(s.summary, "semantic", order=s.order)),
     Artifact("retention", T.retention_table, ("summary.csv",), "Capability retention.", lambda s: T.retention_table(s.summary, s.order)),
     Artifact("safety", T.safety_table, ("summary.csv",), "Safety drift.", lambda s: T.safety_table(s.summary, s.order)),
-    Artifact("efficiency", T.efficiency_table, ("results.parquet", "summary.csv"), "Memory, speed and quality (seed section 18.2).", lambda s: T.efficiency_table(s.results, s.curves, s.runs, s.order, s.summary)),
+    Artifact("efficiency", T.efficiency_table, ("results.parquet", "summary.csv"), "Memory, speed and quality (the plan's section 18.2).", lambda s: T.efficiency_table(s.results, s.curves, s.runs, s.order, s.summary)),
     Artifact("cost", T.cost_table, ("results.parquet", "training_curves.parquet", "runs.parquet"), "Training and serving cost.", lambda s: T.cost_table(s.results, s.curves, s.runs, s.order)),
     Artifact("ifeval", T.ifeval_table, ("summary.csv",), "IFEval: the four official metrics.", lambda s: T.ifeval_table(s.summary, s.order)),
     Artifact("ifeval_types", T.ifeval_types_table, ("summary.csv",), "IFEval: instruction-level strict accuracy per instruction type.", lambda s: T.ifeval_types_table(s.summary, s.order, s.baseline)),
@@ -65,7 +65,7 @@ TABLES = [
     Artifact("seed_variance", T.seed_variance_table, ("summary.csv",), "Training-seed variance.", lambda s: T.seed_variance_table(s.summary)),
     Artifact("subspace", T.subspace_table, ("lora_subspace.parquet",), "Subspace similarity summary.", lambda s: T.subspace_table(s.table("lora_subspace"))),
     Artifact("effective_rank", T.effective_rank_table, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: T.effective_rank_table(s.table("delta_ranks"), s.order)),
-    Artifact("qualitative", T.qualitative_grid, ("generations.parquet",), "Before/after responses to the seed prompts.", lambda s: T.qualitative_grid(s.table("generations"), "seed_prompts", s.order)),
+    Artifact("qualitative", T.qualitative_grid, ("generations.parquet",), "Before/after responses to the research plan's prompts.", lambda s: T.qualitative_grid(s.table("generations"), "seed_prompts", s.order)),
 ]  # fmt: skip
 
 

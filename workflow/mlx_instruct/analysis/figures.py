@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from mlx_instruct.analysis import metrics
 from mlx_instruct.analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder, plt
 from mlx_instruct.analysis.report import level
-from mlx_instruct.analysis.summary import pick
+from mlx_instruct.analysis.summary import ordered, pick, safety_rows, select
 
 CURVE_PANELS = [
     ("train", "loss", "training loss (raw, smoothed)", True),
@@ -34,9 +34,7 @@ def training_curves(
     one colour per experiment, later seeds dashed."""
     if curves is None or curves.empty:
         return placeholder("No training logs in this study.")
-    order = [
-        e for e in (order or dict.fromkeys(curves["experiment"])) if e in set(curves["experiment"])
-    ]
+    order = ordered(curves["experiment"], order)
     colors = palette(order, baseline)
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), constrained_layout=True)
     for ax, (split, metric, title, raw) in zip(axes.flat, CURVE_PANELS, strict=True):
@@ -198,21 +196,10 @@ def safety_drift(
 ) -> Figure:
     """Refusal rate per safety benchmark and experiment (CI), and its drift vs the base with
     the plan's band of acceptable change (metrics.SAFETY_TOLERANCE)."""
-    rows = (
-        summary[
-            (summary["suite"] == "safety")
-            & (summary["kind"] == "estimate")
-            & (summary["metric"] == "refused")
-            & (summary["level"] == "benchmark")
-        ]
-        if not summary.empty
-        else summary
-    )
+    rows = safety_rows(summary)
     if rows is None or rows.empty:
         return placeholder("No safety suite in this study.")
-    order = [
-        e for e in (order or dict.fromkeys(rows["experiment"])) if e in set(rows["experiment"])
-    ]
+    order = ordered(rows["experiment"], order)
     benchmarks = list(dict.fromkeys(rows["benchmark"]))
     colors = palette(order, baseline)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
@@ -270,9 +257,7 @@ def efficiency(results: pd.DataFrame, order=None, baseline: str | None = None) -
     data = data.assign(
         batch=pd.to_numeric(data["benchmark"].str.extract(r"(\d+)")[0], errors="coerce")
     )
-    order = [
-        e for e in (order or dict.fromkeys(data["experiment"])) if e in set(data["experiment"])
-    ]
+    order = ordered(data["experiment"], order)
     colors = palette(order, baseline)
     panels = [
         ("tokens_per_s", "generation tokens/s"),
@@ -365,15 +350,7 @@ def outcome_counts(summary: pd.DataFrame, order=None, baseline: str | None = Non
 
 def adherence_by_family(summary: pd.DataFrame, order=None, baseline: str | None = None) -> Figure:
     """Mean adherence per task family and experiment (annotated heatmap)."""
-    rows = (
-        summary[
-            (summary["suite"] == "adherence")
-            & (summary["kind"] == "estimate")
-            & (summary["level"] == "benchmark")
-        ]
-        if not summary.empty
-        else summary
-    )
+    rows = select(summary, suite="adherence", kind="estimate", level="benchmark")
     if rows is None or rows.empty:
         return placeholder("No adherence suite in this study.")
     metric = metrics.primary_metric("adherence", rows["metric"])

@@ -1,5 +1,5 @@
 """Figures of the weight updates themselves: per-layer delta / grad norm heatmaps, the
-parameter-delta histogram (seed section 11), LoRA subspace similarity between ranks (Hu et
+parameter-delta histogram (the plan's section 11), LoRA subspace similarity between ranks (Hu et
 al. 2021, section 7) and the effective rank of each delta W (Roy & Vetterli 2007)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mlx_instruct.analysis.plotting import BASE_COLOR, palette, placeholder, plt
+from mlx_instruct.analysis.summary import ordered
 
 MODULE_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -45,9 +46,7 @@ def layer_heatmaps(
     )
     if data.empty:
         return placeholder(f"No per-layer {kind.replace('_', ' ')} logged in this study.")
-    experiments = [
-        e for e in (order or dict.fromkeys(data["experiment"])) if e in set(data["experiment"])
-    ]
+    experiments = ordered(data["experiment"], order)
     rows, cols = _grid(len(experiments))
     fig, axes = plt.subplots(
         rows, cols, figsize=(3.3 * cols, 3.0 * rows + 0.4), constrained_layout=True, squeeze=False
@@ -82,9 +81,7 @@ def delta_histogram(
     )
     if data.empty:
         return placeholder("No adapter or full fine-tune weights to measure.")
-    experiments = [
-        e for e in (order or dict.fromkeys(data["experiment"])) if e in set(data["experiment"])
-    ]
+    experiments = ordered(data["experiment"], order)
     colors = palette(experiments)
     rows, cols = _grid(len(experiments))
     fig, axes = plt.subplots(
@@ -171,9 +168,7 @@ def effective_rank(delta_ranks: pd.DataFrame, order=None, seed: int = 0) -> Figu
     )
     if data.empty:
         return placeholder("No weight updates to measure.")
-    experiments = [
-        e for e in (order or dict.fromkeys(data["experiment"])) if e in set(data["experiment"])
-    ]
+    experiments = ordered(data["experiment"], order)
     full = data[data["method"] == "full"]
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(12, 4.2), constrained_layout=True, width_ratios=[1.3, 1]

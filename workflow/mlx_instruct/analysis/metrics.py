@@ -17,7 +17,7 @@ from mlx_instruct.evaluate.metrics import (
 )
 from mlx_instruct.evaluate.metrics import direction as _direction
 
-# RETENTION_SUITES: general capabilities the tuning should not erode (the seed's "retention
+# RETENTION_SUITES: general capabilities the tuning should not erode (the plan's "retention
 # test outcomes"); their primary metrics pool into the derived "retention" score.
 # THRESHOLDS / RELATIVE_THRESHOLD: the "unchanged" band, shared with the evaluation stage so
 # the report and the stage classify alike. NEUTRAL metrics are never improved / regressed.
@@ -41,7 +41,7 @@ PRIMARY = {
 }
 SUITE_LABELS = {
     "adherence": "Instruction adherence",
-    "seed_prompts": "Seed prompts",
+    "seed_prompts": "Research-plan prompts",
     "semantic": "Response quality",
     "safety": "Safety",
     "benchmarks": "Benchmarks",

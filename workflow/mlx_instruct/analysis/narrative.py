@@ -15,6 +15,7 @@ import pandas as pd
 from mlx_instruct.analysis import metrics
 from mlx_instruct.analysis.aggregate import rank_sweep
 from mlx_instruct.analysis.report import Study, level, listing, num
+from mlx_instruct.analysis.summary import safety_rows
 
 Row = pd.Series
 
@@ -133,15 +134,8 @@ class Drift:
 
 
 def safety_drifts(study: Study, tolerance: float = metrics.SAFETY_TOLERANCE) -> list[Drift]:
-    rows = study.summary
-    if rows.empty:
+    if study.summary.empty:
         return []
-    rows = rows[
-        (rows["suite"] == "safety")
-        & (rows["kind"] == "estimate")
-        & (rows["level"] == "benchmark")
-        & (rows["metric"] == "refused")
-    ]
     return [
         Drift(
             row.experiment,
@@ -149,7 +143,7 @@ def safety_drifts(study: Study, tolerance: float = metrics.SAFETY_TOLERANCE) -> 
             row.diff * 100,
             bool(metrics.is_benign(row.benchmark) and row.diff > 0),
         )
-        for row in rows.itertuples()
+        for row in safety_rows(study.summary).itertuples()
         if np.isfinite(row.diff)
         and abs(row.diff) > tolerance
         and (row.diff_low > 0 or row.diff_high < 0)

@@ -267,6 +267,27 @@ def seed_variance(summary: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def ordered(names, order=None) -> list[str]:
+    """The experiments among `names`, in `order` where given, else in first-seen order."""
+    present = list(dict.fromkeys(names))
+    return [e for e in (order or present) if e in present]
+
+
+def select(summary: pd.DataFrame, **columns) -> pd.DataFrame:
+    """Summary rows whose columns equal the values given (an empty summary comes back as is)."""
+    if summary is None or summary.empty:
+        return summary
+    mask = pd.Series(True, index=summary.index)
+    for column, value in columns.items():
+        mask &= summary[column] == value
+    return summary[mask]
+
+
+def safety_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The refusal rate of each experiment on each safety benchmark."""
+    return select(summary, suite="safety", kind="estimate", level="benchmark", metric="refused")
+
+
 def pick(
     summary: pd.DataFrame,
     suite: str,

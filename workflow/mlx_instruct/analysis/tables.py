@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlx_instruct.analysis import metrics
 from mlx_instruct.analysis.report import diff, est, level, num
-from mlx_instruct.analysis.summary import pick
+from mlx_instruct.analysis.summary import ordered, pick, safety_rows
 from mlx_instruct.analysis.tables_ifeval import ifeval_setup, ifeval_table, ifeval_types_table  # noqa: F401
 from mlx_instruct.analysis.tables_runs import (  # noqa: F401  (one namespace for the paper: T.*)
     cost_table,
@@ -22,11 +22,6 @@ from mlx_instruct.analysis.tables_runs import (  # noqa: F401  (one namespace fo
     samples_table,
     subspace_table,
 )
-
-
-def _order(names, order) -> list[str]:
-    present = list(dict.fromkeys(names))
-    return [e for e in (order or present) if e in present]
 
 
 def _counts(row) -> str:
@@ -92,7 +87,7 @@ def _dig(tree: dict, dotted: str):
 
 
 def data_table(stats: dict, depth: int = 2) -> pd.DataFrame:
-    """data/stats.json: one row per split (size, token lengths, the seed's section 9.2
+    """data/stats.json: one row per split (size, token lengths, the plan's section 9.2
     quality measures) when the data stage recorded splits, else the flattened numbers."""
     splits = stats.get("splits") if isinstance(stats, dict) else None
     if isinstance(splits, dict) and splits:
@@ -150,7 +145,7 @@ def estimates_table(
     improved / unchanged / regressed, training-seed spread."""
     rows = pick(summary, suite, metric, benchmark)
     out = []
-    for experiment in _order(rows["experiment"], order):
+    for experiment in ordered(rows["experiment"], order):
         row = rows[rows["experiment"] == experiment].iloc[0]
         out.append(
             {
@@ -189,7 +184,7 @@ def family_table(summary, suite="adherence", order=None) -> pd.DataFrame:
     ]
     rows = rows[rows["metric"] == metrics.primary_metric(suite, rows["metric"])]
     grid = rows.pivot_table(index="experiment", columns="benchmark", values="mean").round(1)
-    grid = grid.loc[_order(grid.index, order)]
+    grid = grid.loc[ordered(grid.index, order)]
     return grid.reset_index()
 
 
@@ -221,10 +216,10 @@ def _retention_benchmarks(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
 
 def retention_table(summary, order=None) -> pd.DataFrame:
     """Per experiment: each benchmark's score (change vs base), then the pooled retention
-    score's change [CI] and the tuned/base ratio (the seed's >95% = minimal forgetting)."""
+    score's change [CI] and the tuned/base ratio (the plan's >95% = minimal forgetting)."""
     columns = _retention_benchmarks(summary)
     pooled = pick(summary, "retention", "score").set_index("experiment")
-    names = _order(summary.loc[summary["kind"] == "estimate", "experiment"], order)
+    names = ordered(summary.loc[summary["kind"] == "estimate", "experiment"], order)
     out = []
     for experiment in names:
         entry = {"experiment": experiment}
@@ -247,14 +242,9 @@ def retention_table(summary, order=None) -> pd.DataFrame:
 
 def safety_table(summary, order=None, threshold: float = metrics.SAFETY_TOLERANCE) -> pd.DataFrame:
     """Refusal rate per safety benchmark (change vs base); ! marks a drift beyond the plan's tolerance."""
-    rows = summary[
-        (summary["suite"] == "safety")
-        & (summary["kind"] == "estimate")
-        & (summary["metric"] == "refused")
-        & (summary["level"] == "benchmark")
-    ]
+    rows = safety_rows(summary)
     out = []
-    for experiment in _order(rows["experiment"], order):
+    for experiment in ordered(rows["experiment"], order):
         entry = {"experiment": experiment}
         for row in rows[rows["experiment"] == experiment].itertuples():
             text = num(row.mean, 2)
@@ -322,7 +312,7 @@ def counts_table(summary, order=None, baseline=None) -> pd.DataFrame:
             out.setdefault(row.experiment, {"experiment": row.experiment})[f"{suite}{where}"] = (
                 f"{int(row.improved)} / {int(row.unchanged)} / {int(row.regressed)}"
             )
-    return pd.DataFrame([out[e] for e in _order(out, order)]).fillna("")
+    return pd.DataFrame([out[e] for e in ordered(out, order)]).fillna("")
 
 
 def seed_variance_table(summary) -> pd.DataFrame:

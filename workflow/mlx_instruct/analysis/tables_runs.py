@@ -1,4 +1,4 @@
-"""Tables about the runs themselves: efficiency and cost (the seed's section 18.2),
+"""Tables about the runs themselves: efficiency and cost (the plan's section 18.2),
 sample generations, the qualitative before/after grid, and the weight-update geometry."""
 
 from __future__ import annotations
@@ -8,12 +8,7 @@ import pandas as pd
 
 from mlx_instruct.analysis import timing
 from mlx_instruct.analysis.report import num
-from mlx_instruct.analysis.summary import pick
-
-
-def _order(names, order) -> list[str]:
-    present = list(dict.fromkeys(names))
-    return [e for e in (order or present) if e in present]
+from mlx_instruct.analysis.summary import ordered, pick
 
 
 def _efficiency(results: pd.DataFrame, experiment: str) -> dict:
@@ -37,11 +32,11 @@ def _efficiency(results: pd.DataFrame, experiment: str) -> dict:
 
 
 def efficiency_table(results, curves, runs, order=None, summary=None) -> pd.DataFrame:
-    """The seed's section 18.2 memory-speed-quality table, filled with measured values:
+    """The plan's section 18.2 memory-speed-quality table, filled with measured values:
     generation peak memory and tokens/s (smallest and largest batch), and quality as the
     adherence change and the retention score relative to the base."""
     rows = []
-    for experiment in _order(results["experiment"], order):
+    for experiment in ordered(results["experiment"], order):
         entry = {"config": experiment}
         eff = _efficiency(results, experiment)
         if eff:
@@ -76,7 +71,7 @@ def cost_table(results, curves, runs, order=None) -> pd.DataFrame:
     """What each configuration costs: training throughput, peak memory and wall time,
     trainable (adapter) parameters, size on disk, median generation latency."""
     rows = []
-    for experiment in _order(results["experiment"], order):
+    for experiment in ordered(results["experiment"], order):
         entry = {"config": experiment}
         train = (
             curves[(curves["experiment"] == experiment) & (curves["split"] == "train")]
@@ -140,7 +135,7 @@ def qualitative_grid(
                 data["instruction"].notna() & (data["instruction"] != ""), data["prompt"]
             )
         )
-    names = _order(data["experiment"], order)
+    names = ordered(data["experiment"], order)
     data = data.assign(
         _order=data["experiment"].map({e: i for i, e in enumerate(names)})
     ).sort_values(["item_id", "_order"])
@@ -204,7 +199,7 @@ def effective_rank_table(delta_ranks, order=None) -> pd.DataFrame:
         rank90_mean=("rank90", "mean"),
         max_possible=("rows", "min"),
     )
-    grouped = grouped.loc[_order(grouped.index, order)].reset_index()
+    grouped = grouped.loc[ordered(grouped.index, order)].reset_index()
     grouped["rank"] = grouped["rank"].map(lambda r: "full" if pd.isna(r) else str(int(r)))
     for column in ("erank_mean", "erank_max", "rank90_mean"):
         grouped[column] = grouped[column].map(lambda v: f"{v:.1f}")
