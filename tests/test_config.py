@@ -154,3 +154,11 @@ def test_training_settings_are_one_typed_object(default: dict) -> None:
         assert list(typed.betas) == run.settings["betas"]
     with pytest.raises(cfg.ConfigError, match="lerning_rate"):
         cfg.TrainingSettings.from_dict({**cfg.DEFAULT_TRAINING, "lerning_rate": 1e-3})
+
+
+def test_data_settings_fill_the_one_set_of_data_defaults():
+    from mlx_instruct.config import DEFAULT_DATA, data_settings
+
+    study = {"data": {"max_seq_len": 160}}
+    assert data_settings(study) == {**DEFAULT_DATA, "max_seq_len": 160}
+    assert data_settings({"data": None}) == DEFAULT_DATA

@@ -222,6 +222,20 @@ DEFAULT_TRAINING: dict[str, Any] = {
 }
 
 
+# The data section's defaults (data, train and evaluate stages all read them from here).
+DEFAULT_DATA: dict[str, Any] = {
+    "template": "chat",
+    "max_seq_len": 1024,
+    "on_too_long": "drop",
+    "near_duplicate_threshold": 0.9,
+}
+
+
+def data_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The study's data section over `DEFAULT_DATA`."""
+    return {**DEFAULT_DATA, **(config.get("data") or {})}
+
+
 def resolve_method(config: dict[str, Any], experiment: str) -> str:
     return config["experiments"][experiment].get("method", config["training"].get("method", "lora"))
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.config import data_settings
 from mlx_instruct.data.common import OUTPUT_KEYS, DataError, prompt_text, text_key
 from mlx_instruct.data.contamination import (
     as_labelled,
@@ -31,14 +32,6 @@ from mlx_instruct.data.tokenize import hf_tokenizer, tokenize_dataset, tokenizer
 from mlx_instruct.io import atomic_path
 
 __all__ = ["prepare_data", "load_eval_texts", "load_tokenizer", "tokenizer_summary", "output_row"]
-
-DEFAULTS = {
-    "template": "chat",
-    "max_seq_len": 1024,
-    "on_too_long": "drop",
-    "near_duplicate_threshold": 0.9,
-}
-
 
 def load_tokenizer(model_dir: str | Path) -> Any:
     """mlx_lm's tokenizer for a model dir, with a DataError instead of a library traceback."""
@@ -202,7 +195,7 @@ def prepare_data(
     flat list; the plan's five prompts and the test split are always checked as well.
     `tokenizer` overrides loading it from `model_dir` (tests).
     """
-    data = {**DEFAULTS, **config["data"]}
+    data = data_settings(config)
     seed = int(config.get("seed", 0))
     template = data["template"]
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)

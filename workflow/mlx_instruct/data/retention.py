@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.config import data_settings
 from mlx_instruct.data.common import DataError, content_id, make_record, text_key
 from mlx_instruct.data.contamination import find_matches
 from mlx_instruct.data.generic_prompts import GENERIC_PROMPTS
@@ -133,7 +134,7 @@ def _settings(config: dict[str, Any]) -> tuple[int, int, str]:
             f"data.retention.source: only {SOURCE!r} is supported, got {settings['source']!r}"
         )
     n, max_tokens = int(settings.get("n", 200)), int(settings.get("max_tokens", 128))
-    return n, max_tokens, data.get("template", "chat")
+    return n, max_tokens, data_settings(config)["template"]
 
 
 def _load_model(model_dir: str | Path, model: Any, tokenizer: Any) -> tuple[Any, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import mlx.nn as nn
 
-from mlx_instruct.config import experiment_settings
+from mlx_instruct.config import data_settings, experiment_settings
 from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.evaluate import generation as _gen
 from mlx_instruct.evaluate import scoring
@@ -159,7 +159,7 @@ def load_context(
         seed=int(seed),
         method=method,
         rank=rank,
-        template=(config.get("data", {}) or {}).get("template", "chat"),
+        template=data_settings(config)["template"],
         model=model,
         tokenizer=tokenizer,
         model_dir=model_dir,

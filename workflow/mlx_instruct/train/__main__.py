@@ -25,6 +25,7 @@ import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.config import (
     ConfigError,
     TrainingSettings,
+    data_settings,
     experiment_settings,
     fingerprint,
     load_config,
@@ -209,9 +210,8 @@ def _build_trainer(
     args: argparse.Namespace, prep: Prepared, model: Any, tokenizer: Any, run_fp: str
 ) -> tuple[Trainer, dict[str, int]]:
     """The run's Trainer on the tokenized, mixed data, and the row/example counts."""
-    data_cfg = prep.study["data"]
-    max_seq_len = int(data_cfg.get("max_seq_len", 2048))
-    on_too_long = data_cfg.get("on_too_long", "drop")
+    data_cfg = data_settings(prep.study)
+    max_seq_len, on_too_long = int(data_cfg["max_seq_len"]), data_cfg["on_too_long"]
     mixed = _mix(prep, args.seed)
     train = _tokenize(mixed, tokenizer, max_seq_len, on_too_long, str(prep.files[0]))
     valid = _tokenize(prep.valid_rows, tokenizer, max_seq_len, on_too_long, str(prep.files[1]))
@@ -226,7 +226,7 @@ def _build_trainer(
         Path(args.out),
         seed=args.seed,
         max_seq_len=max_seq_len,
-        template=data_cfg.get("template", "chat"),
+        template=data_cfg["template"],
         label=f"{args.experiment}/s{args.seed}",
         model_path=prep.model_dir,
         fingerprint=run_fp,
@@ -296,7 +296,7 @@ def _stamp(
         "data": {
             "dir": str(Path(args.data)),
             "files_sha256": files_fp,
-            "template": prep.study["data"].get("template", "chat"),
+            "template": data_settings(prep.study)["template"],
             "max_seq_len": trainer.max_seq_len,
             "rows_train": len(prep.train_rows),
             "rows_retention": len(prep.retention_rows),
