@@ -19,6 +19,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# The training methods (the schema's `method` enum adds "none", the untuned base). Here, not
+# in train.methods, so the analysis reads them without loading MLX.
+ADAPTER_METHODS = ("lora", "dora", "hybrid", "qlora")
+METHODS = (*ADAPTER_METHODS, "full")
 
 
 class ConfigError(ValueError):
@@ -43,8 +47,6 @@ class Run:
 
     @property
     def rank(self) -> int | None:
-        from mlx_instruct.train.methods import ADAPTER_METHODS  # here: config imports no mlx
-
         return self.settings.get("rank") if self.method in ADAPTER_METHODS else None
 
     @property

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mlx_instruct.analysis import lora_geometry as geo
 from mlx_instruct.analysis import stats, summary, tidy, timing
+from mlx_instruct.config import METHODS
 from mlx_instruct.io import atomic_path
 
 
@@ -46,7 +47,6 @@ def _update_geometry(
     results: Path, meta: pd.DataFrame, log, max_elements: float
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
     """Effective ranks and entry histograms of each trained run's update (delta W)."""
-    from mlx_instruct.train.methods import METHODS  # here: importing it loads MLX
 
     base_dir = results / "models" / "base"
     ranks, hists = [], []

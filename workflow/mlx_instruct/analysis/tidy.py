@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlx_instruct.config import experiment_settings, load_config
+from mlx_instruct.config import ADAPTER_METHODS, experiment_settings, load_config
 from mlx_instruct.evaluate.metrics import COLUMNS as TIDY_COLUMNS
 from mlx_instruct.io import iter_jsonl
 
@@ -55,7 +55,6 @@ def experiments(config: dict[str, Any]) -> pd.DataFrame:
     dims = sorted(
         {key for name in names for key in config["experiments"][name] if key not in NOT_DIMENSIONS}
     )
-    from mlx_instruct.train.methods import ADAPTER_METHODS  # here: importing it loads MLX
 
     rows = []
     for order, name in enumerate(names):

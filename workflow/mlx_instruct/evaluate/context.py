@@ -14,12 +14,11 @@ from typing import Any
 
 import mlx.nn as nn
 
-from mlx_instruct.config import data_settings, experiment_settings
+from mlx_instruct.config import ADAPTER_METHODS, data_settings, experiment_settings
 from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.evaluate import generation as _gen
 from mlx_instruct.evaluate import scoring
 from mlx_instruct.evaluate.generation import Generation
-from mlx_instruct.train.methods import ADAPTER_METHODS
 from mlx_instruct.train.outputs import ADAPTER_CONFIG, load_trained
 
 __all__ = ["EvalContext", "EvalDataError", "Generation", "load_context"]

@@ -27,8 +27,6 @@ COLUMNS = (
 )
 RETENTION_SUITES = ("benchmarks", "humaneval")
 RETENTION_METRICS = ("acc", "exact_match", "mc1", "acc_norm", "pass@1")
-# The seed's safety tolerance: |refusal-rate drift| < 5 points vs the base is acceptable.
-DRIFT_LIMIT_POINTS = 5.0
 # "unchanged" band for continuous metrics, in the metric's own units.
 THRESHOLDS = {
     "adherence": 10.0,  # points of the 0-100 score: one of two format/constraint halves ~ 50

@@ -16,10 +16,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
-from mlx_instruct.config import TrainingSettings
+from mlx_instruct.config import ADAPTER_METHODS, METHODS, TrainingSettings
 
-ADAPTER_METHODS = ("lora", "dora", "hybrid", "qlora")  # the one list: others import it
-METHODS = (*ADAPTER_METHODS, "full")
 DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}
 LORA_LEAVES = ("lora_a", "lora_b", "m")
 
@@ -166,7 +164,7 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
 
 def _add_adapters(model: nn.Module, settings: TrainingSettings, info: MethodInfo, seed: int) -> None:
     """mlx_lm's LoRA (DoRA) layers on the target modules, on a quantised base for qlora."""
-    # imported here: mlx_lm's tuner takes ~3 s to import, and ADAPTER_METHODS should not
+    # imported here: mlx_lm's tuner takes ~3 s to import, which only training needs
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     if info.method == "qlora":
