@@ -247,7 +247,7 @@ def ensure_inputs(args: argparse.Namespace) -> None:
             subprocess.run(command, check=True, cwd=ROOT)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="MLX model dir (default: SmolLM2-135M)")
     parser.add_argument("--data", default=None, help="data dir with train.jsonl (default study)")
@@ -261,65 +261,72 @@ def main() -> int:
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--arm", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.arm:
-        print(json.dumps(worker(args)))
-        return 0
+    return parser.parse_args()
 
-    ensure_inputs(args)
-    arms = args.arms.split(",")
 
-    def spawn(arm: str) -> dict:
-        command = [
-            sys.executable,
-            __file__,
-            *sys.argv[1:],
-            "--model",
-            args.model,
-            "--data",
-            args.data,
-            "--arm",
-            arm,
-        ]
-        done = subprocess.run(
-            command, capture_output=True, text=True, cwd=ROOT, env=os.environ.copy()
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{arm} failed:\n{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+def spawn(args: argparse.Namespace, arm: str) -> dict:
+    """One arm in a fresh process (its own compile caches and peak-memory counter)."""
+    command = [sys.executable, __file__, *sys.argv[1:], "--model", args.model, "--data", args.data,
+               "--arm", arm]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=os.environ.copy())
+    if done.returncode != 0:
+        raise RuntimeError(f"{arm} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
+
+def run_arms(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], dict]:
+    """The interleaved rounds (every arm on the same batch, step by step), then each arm alone."""
     interleaved = []
     for round_ in range(args.rounds):
-        result = spawn("interleaved")["arms"]
+        result = spawn(args, "interleaved")["arms"]
         interleaved.append(result)
-        print(
-            f"round {round_ + 1} interleaved: "
-            + ", ".join(f"{a} {r['tokens_per_s']:.1f}" for a, r in result.items())
-            + " tokens/s",
-            flush=True,
-        )
+        rates = ", ".join(f"{a} {r['tokens_per_s']:.1f}" for a, r in result.items())
+        print(f"round {round_ + 1} interleaved: {rates} tokens/s", flush=True)
     alone = {}
     for arm in arms:
-        alone[arm] = spawn(arm)
-        print(
-            f"alone {arm:>9}: {alone[arm]['tokens_per_s']:7.1f} tokens/s, {alone[arm]['cpu_s_per_step']:.2f} cpu-s/step, peak {alone[arm]['peak_memory_gb']:.3f} GB",
-            flush=True,
-        )
+        alone[arm] = spawn(args, arm)
+        print(f"alone {arm:>9}: {alone[arm]['tokens_per_s']:7.1f} tokens/s, {alone[arm]['cpu_s_per_step']:.2f} "
+              f"cpu-s/step, peak {alone[arm]['peak_memory_gb']:.3f} GB", flush=True)  # fmt: skip
+    return interleaved, alone
 
+
+def arm_median(interleaved: list[dict], arm: str, key: str) -> float:
+    return statistics.median(r[arm][key] for r in interleaved)
+
+
+def ratios(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms: list[str]) -> dict:
     # Per step, every arm ran the same batch within seconds of the others: the median of the
     # per-step time ratios is robust to load from other processes on a shared machine.
     def step_ratio(a: str, b: str) -> float:
-        ratios = [
+        return statistics.median(
             ta / tb
             for r in interleaved
             for ta, tb in zip(
                 r[a]["step_times"][args.warmup :], r[b]["step_times"][args.warmup :], strict=True
             )
-        ]
-        return statistics.median(ratios)
+        )
 
     def median(arm: str, key: str) -> float:
-        return statistics.median(r[arm][key] for r in interleaved)
+        return arm_median(interleaved, arm, key)
+
+    found = {
+        "speed_ratio_per_step_median (mlx_lm time / ours time)": step_ratio("mlx_lm", "ours"),
+        "tokens_per_s_ratio (ours / mlx_lm, interleaved)": median("ours", "tokens_per_s")
+        / median("mlx_lm", "tokens_per_s"),
+        "peak_memory_ratio (ours / mlx_lm, alone)": alone["ours"]["peak_memory_gb"]
+        / alone["mlx_lm"]["peak_memory_gb"],
+    }
+    if "ours-bare" in arms:
+        found["instrumentation_overhead_per_step_median"] = step_ratio("ours", "ours-bare") - 1.0
+        found["instrumentation_overhead (tokens/s, interleaved)"] = (
+            median("ours-bare", "tokens_per_s") / median("ours", "tokens_per_s") - 1.0
+        )
+    return found
+
+
+def print_table(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms: list[str]) -> None:
+    def median(arm: str, key: str) -> float:
+        return arm_median(interleaved, arm, key)
 
     print(f"\nSmolLM2-135M LoRA r{args.rank} (scale {args.alpha / args.rank}) on all 7 projections, "
           f"micro-batch {args.micro_batch}, max length {args.max_seq_len}, {args.steps} steps "
@@ -330,26 +337,22 @@ def main() -> int:
     for arm in arms:
         print(f"{arm:>10} {median(arm, 'tokens_per_s'):9.1f} {median(arm, 'tokens_per_s_with_compile'):14.1f} "
               f"{alone[arm]['tokens_per_s']:12.1f} {alone[arm]['cpu_s_per_step']:11.2f} {alone[arm]['peak_memory_gb']:8.3f}")  # fmt: skip
-    ratios = {
-        "speed_ratio_per_step_median (mlx_lm time / ours time)": step_ratio("mlx_lm", "ours"),
-        "tokens_per_s_ratio (ours / mlx_lm, interleaved)": median("ours", "tokens_per_s")
-        / median("mlx_lm", "tokens_per_s"),
-        "peak_memory_ratio (ours / mlx_lm, alone)": alone["ours"]["peak_memory_gb"]
-        / alone["mlx_lm"]["peak_memory_gb"],
-    }
-    if "ours-bare" in arms:
-        ratios["instrumentation_overhead_per_step_median"] = step_ratio("ours", "ours-bare") - 1.0
-        ratios["instrumentation_overhead (tokens/s, interleaved)"] = (
-            median("ours-bare", "tokens_per_s") / median("ours", "tokens_per_s") - 1.0
-        )
-    print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
+
+
+def main() -> int:
+    args = parse_args()
+    if args.arm:
+        print(json.dumps(worker(args)))
+        return 0
+    ensure_inputs(args)
+    arms = args.arms.split(",")
+    interleaved, alone = run_arms(args, arms)
+    print_table(args, interleaved, alone, arms)
+    found = ratios(args, interleaved, alone, arms)
+    print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {"args": vars(args), "interleaved": interleaved, "alone": alone, "ratios": ratios},
-                indent=2,
-            )
-        )
+        record = {"args": vars(args), "interleaved": interleaved, "alone": alone, "ratios": found}
+        Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 
 
