@@ -87,6 +87,9 @@ def html_problems(html: Path) -> list[str]:
         problems.append(f"{len(figures)} figures with an image, {len(source['fig'])} in the source")
     if len(re.findall(r"<h\d[^>]*>References</h\d>", text)) != 1 or "Bibliography" in text:
         problems.append("the references must appear once, under 'References'")
+    links = re.findall(r'<a href="([^"]+)"[^>]*><i class="bi bi-file-pdf"></i>([^<]*)</a>', text)
+    if links != [(f"{html.stem}.pdf", "PDF")]:
+        problems.append(f"'Other Formats' must link the PDF once, labelled PDF; found {links}")
     return problems
 
 
