@@ -11,6 +11,7 @@ STAGES = {
     "train": ("mlx_instruct.train.__main__", "train one experiment at one seed"),
     "evaluate": ("mlx_instruct.evaluate.__main__", "run evaluation suites on a base or run"),
     "check-config": ("mlx_instruct.cli", "validate a study config"),
+    "plan": ("mlx_instruct.plan", "dry-run every arm of a study: memory, time, does it fit"),
 }
 
 
