@@ -152,7 +152,11 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
             _unfreeze_norms(model, chosen)
     trainable = dict(tree_flatten(model.trainable_parameters()))
     info.trainable_params = sum(v.size for v in trainable.values())
-    info.total_params = sum(v.size for _, v in tree_flatten(model.parameters()))
+    # The base model's size as mlx_lm counts it: quantized weights unpacked (packed, a 4-bit
+    # QLoRA base counted 8x too few), adapters and quantization scales left out.
+    from mlx_lm.utils import get_total_parameters  # here: importing mlx_lm.utils takes ~4 s
+
+    info.total_params = get_total_parameters(model)
     info.base_values = {
         name: mx.array(value)
         for name, value in trainable.items()
