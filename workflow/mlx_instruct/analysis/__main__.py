@@ -7,6 +7,7 @@ paper      the Quarto report (HTML + PDF)          (report/STATUS.md; --require 
 knit       execute the report's cells into Markdown, no Quarto needed (report/report.md)
 preview    the author's loop: quarto preview, re-executed when paper/ or analysis/ changes
 timing     per-rule times and memory from Snakemake benchmark files
+power      minimum detectable effects and seed vs item variance (power.parquet, variance.parquet)
 """
 
 from __future__ import annotations
@@ -90,6 +91,31 @@ def cmd_timing(args) -> int:
     return 0
 
 
+def cmd_power(args) -> int:
+    import pandas as pd
+
+    from mlx_instruct.analysis import power, tidy
+    from mlx_instruct.analysis.stats import Bootstrap
+
+    config = _study(args)
+    results_file = Path(args.results) / "results.parquet"
+    if not results_file.is_file():
+        raise FileNotFoundError(f"{results_file}: no results table (run `aggregate` first)")
+    results = pd.read_parquet(results_file)
+    meta = tidy.experiments(config)
+    frame = power.power_table(
+        results, config, meta, power.parse_effects(args.effect), args.alpha, args.power
+    )
+    boot = Bootstrap.from_config(config)
+    seeds = power.variance_table(results, meta, boot.resamples, boot.confidence, boot.seed)
+    print(power.render(frame))
+    print(power.render_variance(seeds))
+    out = Path(args.out or args.results)
+    for name, table in (("power", frame), ("variance", seeds)):
+        print(f"power: wrote {', '.join(power.write(out, table, name))}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="python -m mlx_instruct.analysis",
@@ -105,6 +131,7 @@ def parser() -> argparse.ArgumentParser:
         ("paper", cmd_paper, "render the report with Quarto (HTML + PDF)"),
         ("preview", cmd_paper, "quarto preview, re-executed when a source changes"),
         ("timing", cmd_timing, "per-rule times from Snakemake benchmark files"),
+        ("power", cmd_power, "minimum detectable effects, seed vs item variance"),
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--results", required=True, help="the study folder, results/<study>")
@@ -126,6 +153,15 @@ def parser() -> argparse.ArgumentParser:
                 default=1e9,
                 help="matrix elements of a full fine-tune to SVD (evenly spaced layers; default 1e9)",
             )
+        if name == "power":
+            sub.add_argument(
+                "--effect",
+                action="append",
+                help="reference effect OUTCOME=POINTS or OUTCOME=PCT%% (repeatable; "
+                "default adherence=5, ifeval=5, retention=5%%)",
+            )
+            sub.add_argument("--alpha", type=float, default=0.05, help="two-sided level")
+            sub.add_argument("--power", type=float, default=0.8, help="target power")
         if name == "figures":
             sub.add_argument("--formats", default="png,svg", help="comma-separated image formats")
         if name in ("knit", "paper", "preview"):
