@@ -82,9 +82,16 @@ def training_params(study: dict[str, Any], experiment: str, seed: int) -> str:
 def data_params(study: dict[str, Any]) -> str:
     data = copy.deepcopy(study["data"])
     data.pop("retention", None)
+    quality = data.pop("quality", None) or {}  # only the toxicity screen changes the data
+    data.update({f"quality.{k}": v for k, v in quality.items() if k.startswith("toxicity")})
     return cfg.fingerprint(
         {"data": data, "seed": study.get("seed", 0), "eval": study["evaluation"].get("suites", {})}
     )
+
+
+def quality_params(study: dict[str, Any]) -> str:
+    """The data_quality rule's fingerprint: the data it assesses and its own settings."""
+    return cfg.fingerprint({"data": data_params(study), "quality": cfg.quality_settings(study)})
 
 
 def retention_params(study: dict[str, Any]) -> str:

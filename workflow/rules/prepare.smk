@@ -53,3 +53,27 @@ rule prepare_retention:
     shell:
         "python -m mlx_instruct.data retention --config {params.config} "
         "--model {input.model} --out {output} > {log} 2>&1"
+
+
+rule data_quality:
+    # Section 9.2's framework over the training split: metrics per source and for the mix,
+    # toxicity, composite scores and the MiniLM embedding map (docs/data-quality.md).
+    input:
+        model=f"{RESULTS}/models/base",
+        train=f"{RESULTS}/data/train.jsonl",
+        stats=f"{RESULTS}/data/stats.json",
+    output:
+        quality=f"{RESULTS}/data/quality.json",
+        scores=f"{RESULTS}/data/quality_scores.parquet",
+        map=f"{RESULTS}/data/embedding_map.parquet",
+    log:
+        f"{RESULTS}/logs/data_quality.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/data_quality.tsv"
+    params:
+        config=CONFIG,
+        fingerprint=study_lib.quality_params(study),
+        data=f"{RESULTS}/data",
+    shell:
+        "python -m mlx_instruct.data quality --config {params.config} "
+        "--model {input.model} --data {params.data} > {log} 2>&1"

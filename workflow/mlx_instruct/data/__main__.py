@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output file, e.g. results/<study>/data/retention.jsonl"
     )
     ret.add_argument("--batch-size", type=int, default=32, help="generation batch (default 32)")
+    qual = sub.add_parser("quality", help="write data/quality.json (+ scores, embedding map)")
+    qual.add_argument("--config", required=True, help="study YAML")
+    qual.add_argument("--model", required=True, help="MLX model dir (its tokenizer is used)")
+    qual.add_argument("--data", required=True, help="the prepared data dir, results/<study>/data")
     for command in (prep, ret):
         command.add_argument(
             "--base-dir", default=".", help="relative data paths resolve against this"
@@ -47,6 +51,15 @@ def _warn(message, category, filename, lineno, file=None, line=None) -> None:  #
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _quality(config: dict, args: argparse.Namespace, eval_texts: dict) -> dict:
+    from mlx_instruct.data.prepare import load_tokenizer
+    from mlx_instruct.data.quality_stage import assess, write_quality
+
+    report, scores, points = assess(config, args.data, load_tokenizer(args.model), eval_texts)
+    write_quality(report, scores, points, args.data)
+    return {"out": args.data, "map": report["map"] and report["map"]["seconds"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.showwarning = _warn
@@ -60,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
             stats = prepare_data(config, args.model, args.out, eval_texts, base_dir=args.base_dir)
             summary = {"out": args.out, **stats["counts"], "template": stats["template"]}
+        elif args.command == "quality":
+            summary = _quality(config, args, eval_texts)
         else:
             from mlx_instruct.data.retention import build_retention
 

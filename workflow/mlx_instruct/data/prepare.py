@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlx_instruct.config import data_settings
+from mlx_instruct.config import data_settings, quality_settings
+from mlx_instruct.data.budget import example_fits
 from mlx_instruct.data.common import OUTPUT_KEYS, DataError, prompt_text, text_key
 from mlx_instruct.data.contamination import (
     as_labelled,
@@ -26,6 +27,7 @@ from mlx_instruct.data.contamination import (
 from mlx_instruct.data.dedup import dedup
 from mlx_instruct.data.quality import quality_report, targets
 from mlx_instruct.data.readers import read_source_report
+from mlx_instruct.data.screen import screen_toxicity
 from mlx_instruct.data.split import SPLITS, assert_disjoint, split_records
 from mlx_instruct.data.templates import format_prompt
 from mlx_instruct.data.tokenize import hf_tokenizer, tokenize_dataset, tokenizer_info
@@ -71,12 +73,12 @@ def output_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_all(
-    data: dict[str, Any], seed: int, base_dir: Path | None
+    data: dict[str, Any], seed: int, base_dir: Path | None, fits: Any = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     records: list[dict[str, Any]] = []
     reports = []
     for spec in data["sources"]:
-        found, report = read_source_report(spec, seed, base_dir)
+        found, report = read_source_report(spec, seed, base_dir, fits=fits)
         records.extend(found)
         reports.append(report)
     if not records:
@@ -199,8 +201,13 @@ def prepare_data(
     seed = int(config.get("seed", 0))
     template = data["template"]
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(model_dir)
-    records, source_reports = _read_all(data, seed, Path(base_dir) if base_dir else None)
+    fits = example_fits(tokenizer, template, int(data["max_seq_len"]))  # generator sources
+    records, source_reports = _read_all(data, seed, Path(base_dir) if base_dir else None, fits)
     n_read = len(records)
+    quality = quality_settings(config)  # the toxicity screen: flag (count) or drop
+    records, toxicity = screen_toxicity(
+        records, quality["toxicity"], float(quality["toxicity_threshold"])
+    )
     records, special = _drop_special_text(records, tokenizer)
     records, dedup_report = dedup(records, data.get("near_duplicate_threshold"))
     records, by_id, full_lengths, tok_report = _tokenize(records, tokenizer, template, data)
@@ -215,6 +222,12 @@ def prepare_data(
         "sources": source_reports,
         "counts": {
             "read": n_read,
+            "generated_rejected_too_long": sum(
+                sum(r["length_budget"]["rejected"].values())
+                for r in source_reports
+                if "length_budget" in r
+            ),
+            "dropped_toxicity": toxicity["dropped"],
             "dropped_special_token_text": len(special),
             "exact_duplicates": dedup_report["exact_duplicates"],
             "near_duplicates": dedup_report["near_duplicates"],
@@ -223,6 +236,7 @@ def prepare_data(
             "dropped_prompt_too_long": tok_report["dropped_prompt_too_long"],
             **{name: len(rows) for name, rows in splits.items()},
         },
+        "toxicity": toxicity,
         "dedup": dedup_report,
         "tokenization": tok_report,
         "contamination": contamination,
