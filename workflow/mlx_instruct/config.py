@@ -176,6 +176,13 @@ class TrainingSettings:
     processes: int = 1
     quantize_bits: int = 4
     train_norms: bool = True
+    # full: what the optimizer is and which weights beyond the blocks train (docs/mistral-7b.md)
+    optimizer: str = "adamw"
+    train_embeddings: bool = False
+    weight_delta: bool = True
+    # the order of the micro-batches: shuffled (mlx_lm's), or a curriculum, easy to hard by
+    # token length or by the untuned model's loss (train.batching.ORDERS)
+    data_order: str = "shuffled"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -216,7 +223,10 @@ _CASTS: dict[str, Any] = {
     "tuple[float, ...]": lambda v: tuple(float(x) for x in v),
     "tuple[int, ...]": lambda v: tuple(int(x) for x in v),
 }
-_UNLISTED = ("processes", "quantize_bits", "train_norms")
+_UNLISTED = (
+    "processes", "quantize_bits", "train_norms", "optimizer", "train_embeddings", "weight_delta",
+    "data_order",
+)  # fmt: skip
 DEFAULT_TRAINING: dict[str, Any] = {
     f.name: list(f.default) if isinstance(f.default, tuple) else f.default
     for f in fields(TrainingSettings)
@@ -236,6 +246,34 @@ DEFAULT_DATA: dict[str, Any] = {
 def data_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The study's data section over `DEFAULT_DATA`."""
     return {**DEFAULT_DATA, **(config.get("data") or {})}
+
+
+# data.quality: the section 9.2 framework (docs/data-quality.md); the data stage and the
+# data_quality rule read it from here.
+DEFAULT_QUALITY: dict[str, Any] = {
+    "toxicity": "flag",
+    "toxicity_threshold": 0.5,
+    "embed_max": 300,
+    "clusters": 8,
+    "over_represented": 2.0,
+}
+
+
+def quality_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The study's data.quality over `DEFAULT_QUALITY`; a bad value is a ConfigError naming
+    the key (the schema checks files; this also guards configs built in code)."""
+    settings = {**DEFAULT_QUALITY, **((config.get("data") or {}).get("quality") or {})}
+    if settings["toxicity"] not in ("flag", "drop"):
+        raise ConfigError(
+            f"data.quality.toxicity: expected 'flag' or 'drop', got {settings['toxicity']!r}"
+        )
+    if not 0 < float(settings["toxicity_threshold"]) < 1:
+        raise ConfigError("data.quality.toxicity_threshold: expected a number in (0, 1)")
+    if int(settings["embed_max"]) < 0 or int(settings["clusters"]) < 2:
+        raise ConfigError("data.quality.embed_max must be >= 0 and data.quality.clusters >= 2")
+    if float(settings["over_represented"]) <= 1:
+        raise ConfigError("data.quality.over_represented: expected a factor > 1")
+    return settings
 
 
 def resolve_method(config: dict[str, Any], experiment: str) -> str:
