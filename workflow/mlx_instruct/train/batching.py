@@ -6,6 +6,12 @@ right-padded to 1 + a multiple of 32 tokens (capped at the maximum length). Unli
 the shuffle comes from a seeded generator per epoch, so the data position is two integers
 (epoch, cursor) that a checkpoint can store and a resumed run can continue from.
 
+A curriculum (`data_order`, the plan's section 15) keeps the same micro-batches and the same
+seeded draw, and only reorders the micro-batches each epoch consumes within the run's budget
+easy to hard: by mean token length (`length`) or by the untuned model's response-token loss
+(`base_loss`, measured by train.curriculum before the first step). A shuffled arm and its
+curriculum arm at one seed thus see the same examples, in a different order.
+
 The loss is on response tokens only: target position t (predicting token t+1) counts when
 prompt_len <= t + 1 < length. Prompt and padding positions carry no label at all.
 """
@@ -25,6 +31,7 @@ from mlx_instruct.data.common import DataError  # one error type for data, in ei
 from mlx_instruct.io import read_jsonl
 
 PAD_TO = 32
+ORDERS = ("shuffled", "length", "base_loss")
 REQUIRED_FIELDS = ("id", "prompt", "completion")
 
 
@@ -128,34 +135,99 @@ def collate(examples: Sequence[Example], max_seq_len: int) -> Batch:
 
 
 class BatchPlan:
-    """Length-sorted micro-batches in a seeded order per epoch (mlx_lm's batching)."""
+    """Length-sorted micro-batches in a seeded order per epoch (mlx_lm's batching), or in a
+    curriculum order within `budget` (the micro-batches the run consumes)."""
 
-    def __init__(self, examples: list[Example], micro_batch: int, max_seq_len: int, seed: int):
+    def __init__(
+        self,
+        examples: list[Example],
+        micro_batch: int,
+        max_seq_len: int,
+        seed: int,
+        order: str = "shuffled",
+        budget: int | None = None,
+    ):
         if len(examples) < micro_batch:
             raise DataError(
                 f"only {len(examples)} usable training examples for micro_batch_size {micro_batch}"
             )
+        if order not in ORDERS:
+            raise DataError(f"data_order: unknown {order!r}; expected one of {list(ORDERS)}")
         self.examples = examples
         self.max_seq_len = max_seq_len
         self.seed = seed
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+        self.order = order
+        self.budget = budget
+        by_length = sorted(range(len(examples)), key=lambda i: len(examples[i]))
         self.batches = [
-            order[i : i + micro_batch] for i in range(0, len(order) - micro_batch + 1, micro_batch)
+            by_length[i : i + micro_batch]
+            for i in range(0, len(by_length) - micro_batch + 1, micro_batch)
         ]
+        # per micro-batch: the curriculum's measure (None: not measured, never reordered)
+        self.difficulty: list[float | None] | None = None
+        if order == "length":
+            self.difficulty = [float(np.mean([len(examples[i]) for i in b])) for b in self.batches]
         self.epoch = 0
         self.cursor = 0
         self._order = self._permutation(0)
 
+    def _window(self, epoch: int) -> int:
+        """How many micro-batches of `epoch` the run consumes."""
+        n = len(self.batches)
+        return n if self.budget is None else min(n, max(0, self.budget - epoch * n))
+
     def _permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.batches))
+        perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.batches))
+        if self.difficulty is None:
+            return perm
+        window, measure = self._window(epoch), self.difficulty
+        head = sorted(perm[:window].tolist(), key=lambda b: (measure[b], b))
+        return np.array(head + perm[window:].tolist(), dtype=np.int64)
+
+    def consumed(self) -> list[int]:
+        """The micro-batches the run's budget reaches (those a curriculum orders)."""
+        n, seen, epoch = len(self.batches), set(), 0
+        while self._window(epoch) > 0 and len(seen) < n:
+            perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+            seen.update(perm[: self._window(epoch)].tolist())
+            epoch += 1
+        return sorted(seen)
+
+    def set_difficulty(self, values: list[float | None]) -> None:
+        """The measured curriculum (one value per micro-batch); the order follows it."""
+        if len(values) != len(self.batches):
+            raise DataError(
+                f"curriculum: {len(values)} difficulties for {len(self.batches)} micro-batches"
+            )
+        self.difficulty = [None if v is None else float(v) for v in values]
+        self._order = self._permutation(self.epoch)
 
     @property
-    def position(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "cursor": self.cursor}
+    def position(self) -> dict[str, Any]:
+        """What a checkpoint stores; a measured curriculum goes with it (not re-measured)."""
+        position: dict[str, Any] = {"epoch": self.epoch, "cursor": self.cursor}
+        if self.order == "base_loss":
+            position["difficulty"] = self.difficulty
+        return position
 
-    def seek(self, epoch: int, cursor: int) -> None:
+    def seek(self, epoch: int, cursor: int, difficulty: list[float | None] | None = None) -> None:
+        if difficulty is not None:
+            self.difficulty = [None if v is None else float(v) for v in difficulty]
         self.epoch, self.cursor = int(epoch), int(cursor)
         self._order = self._permutation(self.epoch)
+
+    def describe(self) -> dict[str, Any]:
+        """run.json's record of the order: the measure and its first and last values."""
+        record: dict[str, Any] = {"order": self.order, "budget_micro_batches": self.budget}
+        if self.difficulty is not None:
+            window = self._window(0)
+            first = [self.difficulty[b] for b in self._permutation(0)[:window]]
+            record.update(
+                measure="mean tokens" if self.order == "length" else "untuned response loss",
+                first=first[0] if first else None,
+                last=first[-1] if first else None,
+            )
+        return record
 
     def next_indices(self) -> list[int]:
         if self.cursor >= len(self._order):

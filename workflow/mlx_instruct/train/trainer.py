@@ -23,6 +23,7 @@ from mlx_instruct.config import TrainingSettings
 from mlx_instruct.io import write_json
 from mlx_instruct.train import checkpoint, distributed, outputs
 from mlx_instruct.train.batching import BatchPlan, Example, eval_batches
+from mlx_instruct.train.curriculum import base_losses
 from mlx_instruct.train.instrument import (
     NullLogs,
     Progress,
@@ -122,7 +123,8 @@ class Trainer:
     def _batches(self, train: list[Example], valid: list[Example]) -> tuple[BatchPlan, list]:
         """The training plan and the validation batches, their shapes registered for compiling."""
         s, seq = self.settings, self.max_seq_len
-        plan = BatchPlan(train, s.micro_batch_size, seq, seed=zlib.crc32(f"data:{self.seed}".encode()))
+        seed, budget = zlib.crc32(f"data:{self.seed}".encode()), s.steps * self.accum
+        plan = BatchPlan(train, s.micro_batch_size, seq, seed, s.data_order, budget)
         val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, seq)
         self.fns.register(plan.shapes())
         self.fns.register([(b.tokens.shape[1], b.n_loss_tokens) for b in val_batches], evaluation=True)
@@ -223,6 +225,8 @@ class Trainer:
             silent=self.rank != 0,
         )
         self.model.train()
+        if self.state.step == 0 and self.plan.order == "base_loss":
+            self.plan.set_difficulty(base_losses(self.fns, self.plan, self.model, self.group))
         if self.state.step == 0:
             val = self.validate()
             if val is not None:
@@ -342,6 +346,7 @@ class Trainer:
             "best_step": self.state.best_step,
             "final_train_loss": self.state.recent[-1]["loss"] if self.state.recent else None,
             "resumed_at": self.state.resumed_at,
+            "data_order": self.plan.describe(),
             "diagnosis": self.diagnosis,
             "outputs": written,
             "trainable_params": self.info.trainable_params,
