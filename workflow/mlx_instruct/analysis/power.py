@@ -80,10 +80,8 @@ def power_paired(effect: float, sd: float, n: float, alpha: float = ALPHA) -> fl
 
 def mde(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """The smallest effect the paired t test detects with `power` at n items."""
-    if n < 2 or not np.isfinite(sd):
+    if n < 2 or not np.isfinite(sd) or sd <= 0:  # no item varies: the t test is undefined
         return float("nan")
-    if sd == 0:
-        return 0.0
     z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
     high = 2 * z * sd / math.sqrt(n)  # twice the normal-approximation MDE
     while power_paired(high, sd, n, alpha) < power:
@@ -95,11 +93,9 @@ def items_needed(
     effect: float, sd: float, alpha: float = ALPHA, power: float = POWER, exact: bool = False
 ) -> float:
     """Items the paired t test needs to detect `effect` with `power` (ceil unless `exact`,
-    which returns the continuous root; inf beyond MAX_ITEMS, nan for a zero effect)."""
-    if not (np.isfinite(effect) and np.isfinite(sd)) or effect == 0:
+    which returns the continuous root; inf beyond MAX_ITEMS; nan for a zero effect or sd)."""
+    if not (np.isfinite(effect) and np.isfinite(sd)) or effect == 0 or sd <= 0:
         return float("nan")
-    if sd == 0:
-        return 2.0
     if power_paired(effect, sd, 2, alpha) >= power:
         return 2.0
     if power_paired(effect, sd, MAX_ITEMS, alpha) < power:
@@ -113,11 +109,10 @@ def seed_aware(
 ) -> tuple[float, float, float]:
     """(deff, MDE with the seed term, items needed for `effect` with the seed term)."""
     base_mde = mde(sd, n, alpha, power)
+    if not np.isfinite(base_mde):
+        return float("nan"), float("nan"), float("nan")
     if not np.isfinite(seed_term) or seed_term <= 0:
         return 1.0, base_mde, items_needed(effect, sd, alpha, power)
-    if sd == 0:
-        z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
-        return float("inf"), float(z * math.sqrt(seed_term)), float("inf")
     deff = 1 + n * seed_term / sd**2
     n_t = items_needed(effect, sd, alpha, power, exact=True)
     room = sd**2 / n_t - seed_term if np.isfinite(n_t) else -1.0
