@@ -290,6 +290,9 @@ def _stamp(
         "method": prep.settings["method"],
         "rank": info.rank,
         "scale": info.scale,
+        "optimizer": prep.training.optimizer,
+        "trained": info.trained,  # e.g. "all weights of 32/32 blocks; embeddings ... frozen"
+        "trained_parts": info.trained_parts,
         "fingerprint": run_fp,
         "config": {"file": str(args.config), "study": prep.study},
         "settings": prep.settings,

@@ -36,6 +36,9 @@ class MethodInfo:
     quantization: dict[str, Any] | None = None
     trainable_params: int = 0
     total_params: int = 0
+    # what the optimizer updates, in words and by part (run.json's `trained`, `trained_parts`)
+    trained: str = ""
+    trained_parts: dict[str, Any] = field(default_factory=dict)
     # Base values of trainable non-LoRA leaves (hybrid norms, full weights): for ||W - W0||.
     base_values: dict[str, mx.array] = field(default_factory=dict)
 
@@ -134,6 +137,8 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
     num_layers = settings.num_layers
     if num_layers > n_layers:
         raise MethodError(f"num_layers: {num_layers} but the model has {n_layers} layers")
+    if settings.train_embeddings and method != "full":
+        raise MethodError(f"train_embeddings: only method full trains them, not {method!r}")
     cast_model(model, settings.dtype)
     info = MethodInfo(method=method, num_layers=num_layers)
     model.freeze()
@@ -146,6 +151,8 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
             )
         for layer in chosen:
             layer.unfreeze()
+        if settings.train_embeddings:
+            _unfreeze_outer(model)
     else:
         _add_adapters(model, settings, info, seed)
         if method == "hybrid" and settings.train_norms:
@@ -157,16 +164,69 @@ def apply_method(model: nn.Module, settings: TrainingSettings, seed: int = 0) ->
     from mlx_lm.utils import get_total_parameters  # here: importing mlx_lm.utils takes ~4 s
 
     info.total_params = get_total_parameters(model)
+    info.trained_parts = trained_parts(trainable, n_layers, settings.optimizer)
+    info.trained = describe_trained(info.trained_parts)
     info.base_values = {
         name: mx.array(value)
         for name, value in trainable.items()
-        if name.rsplit(".", 1)[-1] not in LORA_LEAVES
+        if name.rsplit(".", 1)[-1] not in LORA_LEAVES and settings.weight_delta
     }
     mx.eval(model.parameters(), info.base_values)
     return info
 
 
-def _add_adapters(model: nn.Module, settings: TrainingSettings, info: MethodInfo, seed: int) -> None:
+def _unfreeze_outer(model: nn.Module) -> None:
+    """full + train_embeddings: the token embeddings, output head and final norm train too."""
+    inner = getattr(model, "model", model)
+    for part in (getattr(inner, "embed_tokens", None), getattr(model, "lm_head", None),
+                 getattr(inner, "norm", None)):  # fmt: skip
+        if isinstance(part, nn.Module):
+            part.unfreeze()
+
+
+def trained_parts(trainable: dict[str, mx.array], n_layers: int, optimizer: str) -> dict[str, Any]:
+    """Which parts of the model the optimizer updates, counted from the trainable names."""
+    layers: set[int] = set()
+    outer = {"embeddings": 0, "output_head": 0, "final_norm": 0}
+    leaves: set[str] = set()
+    for name, value in trainable.items():
+        parts = name.split(".")
+        if "layers" in parts and parts[parts.index("layers") + 1].isdigit():
+            layers.add(int(parts[parts.index("layers") + 1]))
+            leaves.add(parts[-1] if parts[-1] in LORA_LEAVES else "weights")
+        elif "embed_tokens" in parts:
+            outer["embeddings"] += value.size
+        elif "lm_head" in parts:
+            outer["output_head"] += value.size
+        else:
+            outer["final_norm"] += value.size
+    return {
+        "optimizer": optimizer,
+        "params": sum(v.size for v in trainable.values()),
+        "layers_trained": len(layers),
+        "layers_total": n_layers,
+        "first_layer": min(layers) if layers else None,
+        "adapters": any(leaf in LORA_LEAVES for leaf in leaves),
+        **{f"{k}_params": v for k, v in outer.items()},
+    }
+
+
+def describe_trained(parts: dict[str, Any]) -> str:
+    """One line for run.json and tables, e.g. '32/32 blocks; embeddings, head frozen; adamw'."""
+    what = "adapters in" if parts["adapters"] else "all weights of"
+    frozen = [k for k in ("embeddings", "output_head", "final_norm") if not parts[f"{k}_params"]]
+    trained = [k for k in ("embeddings", "output_head", "final_norm") if parts[f"{k}_params"]]
+    text = f"{what} {parts['layers_trained']}/{parts['layers_total']} blocks"
+    if trained:
+        text += "; " + ", ".join(trained).replace("_", " ") + " trained"
+    if frozen:
+        text += "; " + ", ".join(frozen).replace("_", " ") + " frozen"
+    return f"{text}; {parts['optimizer']}"
+
+
+def _add_adapters(
+    model: nn.Module, settings: TrainingSettings, info: MethodInfo, seed: int
+) -> None:
     """mlx_lm's LoRA (DoRA) layers on the target modules, on a quantised base for qlora."""
     # imported here: mlx_lm's tuner takes ~3 s to import, which only training needs
     from mlx_lm.tuner.utils import linear_to_lora_layers

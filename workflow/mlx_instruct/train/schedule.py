@@ -80,12 +80,32 @@ def make_schedule(settings: TrainingSettings | Mapping[str, Any]):
     return schedule
 
 
-def make_optimizer(settings: TrainingSettings) -> optim.AdamW:
-    """AdamW with the study's betas, eps and (decoupled) weight decay; bias-corrected."""
-    return optim.AdamW(
-        learning_rate=make_schedule(settings),
-        betas=list(settings.betas),
-        eps=settings.eps,
-        weight_decay=settings.weight_decay,
-        bias_correction=True,
-    )
+OPTIMIZERS = ("adamw", "adafactor")
+
+
+def make_optimizer(settings: TrainingSettings) -> optim.Optimizer:
+    """The run's optimizer, on the study's learning-rate schedule.
+
+    adamw: betas, eps and decoupled weight decay, bias-corrected; two moments per weight,
+    kept in the weights' dtype (MLX creates them with zeros_like). adafactor: no first
+    moment and a factored second moment (a row and a column vector per matrix), so its
+    state is ~0.03% of the weights'; relative steps and parameter scaling are off so it
+    follows the same schedule as adamw, and it keeps its own RMS update clipping at 1.
+    """
+    name = settings.optimizer
+    if name == "adamw":
+        return optim.AdamW(
+            learning_rate=make_schedule(settings),
+            betas=list(settings.betas),
+            eps=settings.eps,
+            weight_decay=settings.weight_decay,
+            bias_correction=True,
+        )
+    if name == "adafactor":
+        return optim.Adafactor(
+            learning_rate=make_schedule(settings),
+            weight_decay=settings.weight_decay,
+            scale_parameter=False,
+            relative_step=False,
+        )
+    raise ValueError(f"optimizer: unknown {name!r}; expected one of {OPTIMIZERS}")
