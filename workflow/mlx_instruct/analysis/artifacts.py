@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from mlx_instruct import provenance
+from mlx_instruct.analysis import extensions as E
 from mlx_instruct.analysis import figures as F
 from mlx_instruct.analysis import figures_weights as W
 from mlx_instruct.analysis import tables as T
@@ -46,6 +47,7 @@ FIGURES = [
     Artifact("delta_histogram", W.delta_histogram, ("delta_hist.parquet",), "Histogram of delta W entries.", lambda s: W.delta_histogram(s.table("delta_hist"), "delta", s.order)),
     Artifact("subspace_similarity", W.subspace_similarity, ("lora_subspace.parquet",), "LoRA subspace similarity between ranks.", lambda s: W.subspace_similarity(s.table("lora_subspace"))),
     Artifact("effective_rank", W.effective_rank, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: W.effective_rank(s.table("delta_ranks"), s.order)),
+    *(Artifact(f"extension_{key}", E.curves, ("training_curves.parquet",), f"Extension arms varying {key} and their controls: loss curves.", lambda s, key=key: E.curves(s.curves, E.arms(s.config, key))) for key in E.EXTENSION_KEYS),
 ]  # fmt: skip
 
 TABLES = [
@@ -65,6 +67,7 @@ TABLES = [
     Artifact("seed_variance", T.seed_variance_table, ("summary.csv",), "Training-seed variance.", lambda s: T.seed_variance_table(s.summary)),
     Artifact("subspace", T.subspace_table, ("lora_subspace.parquet",), "Subspace similarity summary.", lambda s: T.subspace_table(s.table("lora_subspace"))),
     Artifact("effective_rank", T.effective_rank_table, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: T.effective_rank_table(s.table("delta_ranks"), s.order)),
+    Artifact("extensions", E.table, ("runs.parquet", "results.parquet"), "Extension arms vs their controls (the plan's section 15).", lambda s: E.table([f for key in E.EXTENSION_KEYS for f in E.facts(s, key)])),
     Artifact("qualitative", T.qualitative_grid, ("generations.parquet",), "Before/after responses to the research plan's prompts.", lambda s: T.qualitative_grid(s.table("generations"), "seed_prompts", s.order)),
 ]  # fmt: skip
 
