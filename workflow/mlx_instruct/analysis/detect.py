@@ -47,6 +47,12 @@ def _count(value: float) -> str:
     return f"{value:,.0f}" if np.isfinite(value) else ("n/a" if np.isnan(value) else "more seeds")
 
 
+def _seed_aware(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The seed-aware column where the seed variance is known, else the items-only one."""
+    seeded = frame[f"{column}_seeds"].astype(float)
+    return seeded.where(seeded.notna(), frame[column].astype(float))
+
+
 def power_display(found: Detectable) -> pd.DataFrame:
     """The report's MDE table: one row per headline contrast, effects in points."""
     frame = found.power
@@ -61,8 +67,8 @@ def power_display(found: Detectable) -> pd.DataFrame:
             "observed": [num(v, 1, True) for v in frame["diff"]],
             "MDE": frame["mde"].round(1),
             "MDE with seeds": frame["mde_seeds"].round(1),
-            "items for observed": [_count(v) for v in frame["n_for_diff_seeds"]],
-            "items for reference": [_count(v) for v in frame["n_for_reference_seeds"]],
+            "items for observed": [_count(v) for v in _seed_aware(frame, "n_for_diff")],
+            "items for reference": [_count(v) for v in _seed_aware(frame, "n_for_reference")],
             "reference": frame["reference_effect"].round(1),
         }
     )
@@ -114,9 +120,7 @@ def mde_vs_base(found: Detectable, outcome: str) -> Range | None:
     if rows.empty:
         return None
     mdes = rows["mde_seeds"].where(rows["mde_seeds"].notna(), rows["mde"]).astype(float)
-    needed = rows["n_for_reference_seeds"].where(
-        rows["n_for_reference_seeds"].notna(), rows["n_for_reference"]
-    )
+    needed = _seed_aware(rows, "n_for_reference")
     return Range(
         outcome,
         float(mdes.min()),
