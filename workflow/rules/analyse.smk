@@ -27,6 +27,7 @@ rule figures:
     input:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
+        quality=f"{RESULTS}/data/quality.json",  # data_quality rule (map, scores, targets)
         # the code that draws them: editing a figure function redraws it (and the report)
         code=knit_lib.figure_sources(),
     output:
@@ -47,6 +48,7 @@ rule tables:
     input:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
+        quality=f"{RESULTS}/data/quality.json",  # data_quality rule (map, scores, targets)
     output:
         f"{RESULTS}/tables/index.json",
     log:

@@ -18,8 +18,10 @@ import matplotlib.pyplot as plt
 from mlx_instruct import provenance
 from mlx_instruct.analysis import extensions as E
 from mlx_instruct.analysis import figures as F
+from mlx_instruct.analysis import figures_data as FD
 from mlx_instruct.analysis import figures_weights as W
 from mlx_instruct.analysis import tables as T
+from mlx_instruct.analysis import tables_data as TD
 from mlx_instruct.analysis.aggregate import rank_sweep, write_csv
 from mlx_instruct.analysis.report import Study, md_table
 from mlx_instruct.io import write_json, write_text
@@ -47,12 +49,17 @@ FIGURES = [
     Artifact("delta_histogram", W.delta_histogram, ("delta_hist.parquet",), "Histogram of delta W entries.", lambda s: W.delta_histogram(s.table("delta_hist"), "delta", s.order)),
     Artifact("subspace_similarity", W.subspace_similarity, ("lora_subspace.parquet",), "LoRA subspace similarity between ranks.", lambda s: W.subspace_similarity(s.table("lora_subspace"))),
     Artifact("effective_rank", W.effective_rank, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: W.effective_rank(s.table("delta_ranks"), s.order)),
-    *(Artifact(f"extension_{key}", E.curves, ("training_curves.parquet",), f"Extension arms varying {key} and their controls: loss curves.", lambda s, key=key: E.curves(s.curves, E.arms(s.config, key))) for key in E.EXTENSION_KEYS),
+    Artifact("extensions", E.curves, ("training_curves.parquet",), "Extension arms and their controls: loss curves and throughput.", lambda s: E.curves(s.curves, E.arms(s.config))),
+    Artifact("data_map", FD.data_map, ("data/embedding_map.parquet",), "MiniLM embedding map of the training instructions.", lambda s: FD.data_map(s.table("data/embedding_map"))),
+    Artifact("quality_scores", FD.quality_scores, ("data/quality_scores.parquet",), "Composite data-quality score per training example.", lambda s: FD.quality_scores(s.table("data/quality_scores"))),
 ]  # fmt: skip
 
 TABLES = [
     Artifact("config", T.config_table, ("config.resolved.yaml", "runs.parquet"), "Experiment configuration.", lambda s: T.config_table(s.meta, s.runs)),
     Artifact("data", T.data_table, ("data/stats.json",), "Data statistics.", lambda s: T.data_table(s.data_stats)),
+    Artifact("data_quality", TD.targets_table, ("data/quality.json",), "Data quality against the plan's targets, per source and mix.", lambda s: TD.targets_table(TD.load_quality(s.dir))),
+    Artifact("data_toxicity", TD.toxicity_table, ("data/quality.json",), "Toxicity screen per source.", lambda s: TD.toxicity_table(TD.load_quality(s.dir))),
+    Artifact("data_composite", TD.composite_table, ("data/quality.json",), "Composite data-quality score per source and mix.", lambda s: TD.composite_table(TD.load_quality(s.dir))),
     Artifact("adherence", T.adherence_table, ("summary.csv",), "Instruction adherence.", lambda s: T.adherence_table(s.summary, s.order)),
     Artifact("adherence_by_family", T.family_table, ("summary.csv",), "Adherence per task family.", lambda s: T.family_table(s.summary, "adherence", s.order)),
     Artifact("semantic", T.estimates_table, ("summary.csv",), "Response quality.", lambda s: T.estimates_table(s.summary, "semantic", order=s.order)),

@@ -66,9 +66,9 @@ def project(vectors: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, (len(vectors) - 1) / 3))
-    return TSNE(
-        n_components=2, perplexity=perplexity, init="pca", random_state=seed
-    ).fit_transform(vectors)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        vectors
+    )
 
 
 def embedding_map(

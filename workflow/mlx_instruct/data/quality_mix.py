@@ -69,13 +69,21 @@ def group_metrics(
         "n": n,
         "unique_trigram_ratio": report.get("unique_trigram_ratio"),
         "instruction_type_entropy_bits": report.get("instruction_type_entropy_bits"),
-        "instruction_type_basis": report.get("instruction_type_basis"),
-        "instruction_types": len(report.get("instruction_types", {})),
+        "instruction_type_basis": _basis(records),
+        "instruction_types": len({instruction_type(r) for r in records}),
         "mean_tokens": round(float(np.mean(lengths)), 3) if n else None,
         "max_tokens": int(max(lengths)) if n else None,
         "format_validity_rate": report.get("format_validity_rate"),
         "contamination_rate": sum(r["id"] in contaminated for r in records) / n if n else None,
     }
+
+
+def _basis(records: Sequence[dict[str, Any]]) -> str:
+    """What an instruction type is here: the task family, the first word, or both."""
+    families = {bool(r.get("family")) for r in records}
+    return {frozenset({True}): "family", frozenset({False}): "first word"}.get(
+        frozenset(families), "family + first word"
+    )
 
 
 def by_source(
@@ -181,10 +189,7 @@ def score_summary(scores: pd.DataFrame) -> dict[str, Any]:
         out[name] = {
             "n": len(values),
             "mean": round(float(values.mean()), 4),
-            **{
-                f"p{q}": round(float(np.percentile(values, q)), 4)
-                for q in (5, 25, 50, 75, 95)
-            },
+            **{f"p{q}": round(float(np.percentile(values, q)), 4) for q in (5, 25, 50, 75, 95)},
             "components": {c: round(float(group[c].mean()), 4) for c in COMPONENTS},
             "histogram": {"edges": list(SCORE_EDGES), "counts": [int(c) for c in counts]},
         }

@@ -92,7 +92,10 @@ def assess(
     report = {
         "basis": "train split",
         "settings": settings,
-        "targets": [{"metric": t.metric, "label": t.label, "target": t.text()} for t in TARGETS],
+        "targets": [
+            {"metric": t.metric, "label": t.label, "target": t.text(), "op": t.op, "bound": t.bound}
+            for t in TARGETS
+        ],
         "groups": by_source(train, lengths, contaminated, data["template"]),
         "toxicity": _toxicity(stats, train, toxic, float(settings["toxicity_threshold"])),
         "composite": score_summary(scores),

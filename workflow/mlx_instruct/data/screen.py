@@ -23,7 +23,9 @@ SCREEN_NAME = "alt-profanity-check"
 
 def screened_text(record: dict[str, Any]) -> str:
     """Everything the model sees or learns to produce: instruction, input and output."""
-    return "\n".join((record.get("instruction") or "", record.get("input") or "", record.get("output") or ""))
+    return "\n".join(
+        (record.get("instruction") or "", record.get("input") or "", record.get("output") or "")
+    )
 
 
 def toxicity_scores(texts: Sequence[str]) -> np.ndarray:
@@ -61,7 +63,8 @@ def screen_toxicity(
         "flagged": len(flagged),
         "dropped": len(flagged) if mode == "drop" else 0,
         "by_source": {
-            source: {"screened": n, "flagged": hits.get(source, 0)} for source, n in screened.items()
+            source: {"screened": n, "flagged": hits.get(source, 0)}
+            for source, n in screened.items()
         },
         "flagged_ids": sorted(flagged_ids)[:50],
     }
