@@ -161,7 +161,7 @@ def curves(curves: pd.DataFrame, found: list[Arm], smooth: float = 0.8) -> Figur
     """Per arm (rows): training loss, validation loss and throughput of the arm and its
     control at their first shared seed."""
     if not found or curves is None or curves.empty:
-        return placeholder("No extension arm of this kind in this study.")
+        return placeholder("No extension arm (one training setting changed) in this study.")
     fig, axes = plt.subplots(
         len(found), 3, figsize=(12, 3.2 * len(found)), squeeze=False, constrained_layout=True
     )
