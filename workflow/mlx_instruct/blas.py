@@ -23,6 +23,10 @@ CANDIDATES = (
 )
 ENV_PATH = "MLX_INSTRUCT_BLAS"  # explicit path to a BLAS shared library
 ENV_DISABLE = "MLX_INSTRUCT_NO_BLAS"  # "1" keeps MLX's bundled reference BLAS (benchmarks)
+ENV_THREADS = "MLX_INSTRUCT_BLAS_THREADS"  # BLAS threads at load (default 1: reproducible)
+ENV_CORETYPE = "OPENBLAS_CORETYPE"  # OpenBLAS's own kernel override, read when it loads
+# x86 kernels every AVX2+FMA CPU can run; Zen CPUs use them already (docs/study.md).
+PORTABLE_CORE = "Haswell"
 FIX = (
     "Install OpenBLAS (Debian/Ubuntu: `sudo apt-get install libopenblas0-pthread`; "
     "Fedora: `sudo dnf install openblas-threads`) or point MLX_INSTRUCT_BLAS at a BLAS .so"
@@ -66,9 +70,52 @@ def load_optimised_blas() -> str | None:
             RuntimeWarning,
             stacklevel=2,
         )
+    pin_kernels()
     ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
     loaded_blas = path
+    set_threads(int(os.environ.get(ENV_THREADS, "1")))
     return path
+
+
+def pin_kernels() -> str | None:
+    """Choose OpenBLAS's Haswell kernels on any x86 CPU with AVX2 and FMA (unless the user
+    set OPENBLAS_CORETYPE); returns the kernel set chosen, or None.
+
+    Why: OpenBLAS picks its GEMM kernels by CPU at load (Zen/Haswell, SkylakeX with
+    AVX-512, Sandybridge, ...) and each sums in its own order, so float32 logits differ in
+    their last bits between CPUs and a greedy answer near a tie can flip. One kernel set for
+    all such CPUs takes the CPU model out of the numerics (one thread takes the thread
+    count out: `set_threads` at load).
+    """
+    if os.environ.get(ENV_CORETYPE):
+        return os.environ[ENV_CORETYPE]
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    first = next((line for line in flags.splitlines() if line.startswith("flags")), "")
+    if {"avx2", "fma"} <= set(first.split()):
+        os.environ[ENV_CORETYPE] = PORTABLE_CORE
+        return PORTABLE_CORE
+    return None
+
+
+def describe() -> dict[str, str | int | None]:
+    """The BLAS in use (path, OpenBLAS kernel set and thread count) for logs/provenance."""
+    info: dict[str, str | int | None] = {"path": loaded_blas, "core": None, "threads": None}
+    if not loaded_blas:
+        return info
+    lib = ctypes.CDLL(loaded_blas)
+    for key, name, restype in (
+        ("core", "openblas_get_corename", ctypes.c_char_p),
+        ("threads", "openblas_get_num_threads", ctypes.c_int),
+    ):
+        function = getattr(lib, name, None)
+        if function is not None:
+            function.restype = restype
+            value = function()
+            info[key] = value.decode() if isinstance(value, bytes) else value
+    return info
 
 
 def usable_cores() -> int:
@@ -81,9 +128,10 @@ def usable_cores() -> int:
 def set_threads(count: int) -> bool:
     """Set OpenBLAS's thread count now (True when the loaded BLAS has the call).
 
-    Why: Snakemake exports OPENBLAS_NUM_THREADS=<rule threads> (1 under `--cores 1`) to
-    every job, which OpenBLAS reads once at load; a step that must use the whole machine
-    (the efficiency suite, measured alone) resets it at run time.
+    Why: OpenBLAS's float32 GEMM results depend on its thread count (1 vs 2 or more
+    threads differ in the last bits), so `load_optimised_blas` sets MLX_INSTRUCT_BLAS_THREADS
+    (default 1) whatever OPENBLAS_NUM_THREADS says; a step that only measures speed and
+    must use the whole machine (the efficiency suite, measured alone) resets it here.
     """
     if not loaded_blas:
         return False

@@ -16,7 +16,7 @@ import json
 import math
 import random
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,11 @@ def read_source(
 
 
 def read_source_report(
-    spec: dict[str, Any], seed: int = 0, base_dir: str | Path | None = None, empty: str = "skip"
+    spec: dict[str, Any],
+    seed: int = 0,
+    base_dir: str | Path | None = None,
+    empty: str = "skip",
+    fits: Callable[[Any], bool] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Records of one source plus a report (counts, skipped rows with their locations).
 
@@ -91,6 +95,7 @@ def read_source_report(
     warning ("skip", the default: real crowd-sourced sets have a few, e.g. 2 of Alpaca's
     first 5,000) or is an error ("error"). A missing, null or mistyped field is always an
     error: it usually means a wrong field mapping, which skipping would hide.
+    `fits(task)`: a generator source draws only tasks it accepts (the length budget).
     """
     uri = spec["uri"]
     skipped: list[str] = []
@@ -98,8 +103,9 @@ def read_source_report(
     scheme, target, split = parse_uri(uri)
     n = spec.get("n")
     if scheme == "generator":
-        records = _generate(uri, target, n, seed, spec.get("families"))
-        return records, {**report, "n_read": len(records), "n": len(records)}
+        records, budget = _generate(uri, target, n, seed, spec.get("families"), fits)
+        report = {**report, "n_read": len(records), "n": len(records)}
+        return records, {**report, "length_budget": budget} if fits is not None else report
     split = spec.get("split") or split
     if scheme == "hf":
         rows = _hf_rows(uri, target, split or "train")
@@ -391,16 +397,21 @@ def _to_record(
 
 
 def _generate(
-    uri: str, name: str, n: int | None, seed: int, families: list[str] | None
-) -> list[dict[str, Any]]:
+    uri: str,
+    name: str,
+    n: int | None,
+    seed: int,
+    families: list[str] | None,
+    fits: Callable[[Any], bool] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if name not in GENERATORS:
         raise DataError(f"{uri}: unknown generator {name!r}; known: {list(GENERATORS)}")
     if not n:
         raise DataError(f"{uri}: a generator source needs `n` (how many tasks)")
-    from mlx_instruct.data.tasks import generate_tasks
+    from mlx_instruct.data.tasks import generate_tasks_report
 
     try:
-        tasks = generate_tasks(n, seed, families=families)
+        tasks, budget = generate_tasks_report(n, seed, families, fits)
     except (KeyError, ValueError) as error:
         raise DataError(f"{uri}: {error}") from None
     return [
@@ -414,7 +425,7 @@ def _generate(
             constraints=dict(task.constraints),
         )
         for task in tasks
-    ]
+    ], budget
 
 
 def _subsample(

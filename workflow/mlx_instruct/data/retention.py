@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mlx_instruct.config import data_settings
+from mlx_instruct.data.budget import answer_room
 from mlx_instruct.data.common import DataError, content_id, make_record, text_key
 from mlx_instruct.data.contamination import find_matches
 from mlx_instruct.data.generic_prompts import GENERIC_PROMPTS
 from mlx_instruct.data.prepare import load_tokenizer, output_row
 from mlx_instruct.data.templates import format_prompt
-from mlx_instruct.data.tokenize import encode, tokenizer_info
+from mlx_instruct.data.tokenize import encode, tokenize_example, tokenizer_info
 from mlx_instruct.io import write_jsonl
 from mlx_instruct.resources import data_file
 
@@ -156,15 +157,39 @@ def _load_model(model_dir: str | Path, model: Any, tokenizer: Any) -> tuple[Any,
     return model, tokenizer if tokenizer is not None else loaded
 
 
+def within_budget(
+    pool: list[dict[str, Any]], tokenizer: Any, template: str, max_seq_len: int, max_tokens: int
+) -> list[dict[str, Any]]:
+    """The pool prompts that leave room for a `max_tokens` answer and EOS in `max_seq_len`.
+
+    Why: a longer prompt's replay row would be dropped by the training stage's length
+    policy (or have no answer at all), so the mix would silently hold fewer rows.
+    """
+    kept = [
+        record
+        for record in pool
+        if answer_room(tokenizer, format_prompt(record, template, tokenizer), max_seq_len)
+        >= max_tokens
+    ]
+    if not kept:
+        raise DataError(
+            f"data.retention.max_tokens: {max_tokens} answer tokens leave no room for any "
+            f"retention prompt within data.max_seq_len {max_seq_len}"
+        )
+    return kept
+
+
 def _answer_rows(
     chosen: list[dict[str, Any]],
     prompts: list[str],
     answers: list[tuple[str, bool]],
     tokenizer: Any,
-) -> tuple[list[dict[str, Any]], int, int]:
-    """Contract rows of the non-empty answers; (rows, empty answers, trimmed answers)."""
+    max_seq_len: int,
+) -> tuple[list[dict[str, Any]], int, int, int]:
+    """Contract rows of the non-empty answers that fit `max_seq_len`;
+    (rows, empty answers, trimmed answers, answers dropped as too long)."""
     specials = tokenizer_info(tokenizer).special_texts
-    rows, empty, trimmed = [], 0, 0
+    rows, empty, trimmed, too_long = [], 0, 0, 0
     for record, prompt, (text, hit_limit) in zip(chosen, prompts, answers, strict=True):
         for special in specials:  # a special token other than the stop token ends the answer
             text = text.split(special)[0]
@@ -172,6 +197,9 @@ def _answer_rows(
         trimmed += int(hit_limit and answer != text.strip())
         if not answer:
             empty += 1
+            continue
+        if tokenize_example(tokenizer, prompt, answer, max_seq_len, "drop") is None:
+            too_long += 1  # re-tokenised text can exceed the generated ids (rare)
             continue
         row = make_record(
             id="",
@@ -182,7 +210,7 @@ def _answer_rows(
         )
         row["id"] = content_id(SOURCE, row)
         rows.append(output_row({**row, "prompt": prompt, "completion": answer}))
-    return rows, empty, trimmed
+    return rows, empty, trimmed, too_long
 
 
 def build_retention(
@@ -202,16 +230,19 @@ def build_retention(
     2.6/15/34/33 tokens/s, so 200 answers x 96 tokens take ~9 minutes at 32.
     """
     n, max_tokens, template = _settings(config)
+    max_seq_len = int(data_settings(config)["max_seq_len"])
     out_path = Path(out_path)
     exclude = {name: list(values) for name, values in (exclude_texts or {}).items()}
     exclude["prepared_data"] = _read_prompts(
         out_path.parent / f"{s}.jsonl" for s in ("train", "valid", "test")
     )
-    chosen = select_prompts(retention_pool(), n, int(config.get("seed", 0)), exclude)
     model, tokenizer = _load_model(model_dir, model, tokenizer)
+    pool = retention_pool()
+    fitting = within_budget(pool, tokenizer, template, max_seq_len, max_tokens)
+    chosen = select_prompts(fitting, n, int(config.get("seed", 0)), exclude)
     prompts = [format_prompt(r, template, tokenizer) for r in chosen]
     answers = generate_answers(model, tokenizer, prompts, max_tokens, batch_size)
-    rows, empty, trimmed = _answer_rows(chosen, prompts, answers, tokenizer)
+    rows, empty, trimmed, too_long = _answer_rows(chosen, prompts, answers, tokenizer, max_seq_len)
     if not rows:
         raise DataError("retention: the base model produced no non-empty answers")
     write_jsonl(out_path, rows)
@@ -219,10 +250,14 @@ def build_retention(
         "n_requested": n,
         "n_prompts": len(chosen),
         "n_written": len(rows),
+        "pool": len(pool),
+        "pool_prompt_too_long": len(pool) - len(fitting),
         "empty_answers": empty,
+        "dropped_too_long": too_long,
         "hit_max_tokens": sum(1 for _, hit in answers if hit),
         "trimmed_to_sentence": trimmed,
         "max_tokens": max_tokens,
+        "max_seq_len": max_seq_len,
         "template": template,
         "origins": {
             o: sum(1 for r in chosen if r["origin"] == o) for o in ("self-instruct", "built-in")
