@@ -116,8 +116,9 @@ def generate_tasks_report(
     Why: dropping too-long examples after generation lost 16% of the default study's data
     and all but the shortest of some families. Here a rejected draw is re-drawn for the
     same slot (same family, phrasing and difficulty) with the next attempt's RNG, up to
-    200 draws; a slot none of whose draws fits is skipped and the next slot is tried, so
-    exactly `n` tasks come back as long as some family fits. Without `fits` the tasks are
+    200 draws; a slot none of whose draws fits is skipped (and so are later slots of its
+    family's phrasing x difficulty cell) and the next slot is tried, so exactly `n` tasks
+    come back as long as some family fits. Without `fits` the tasks are
     those of `generate_tasks`. The report counts draws, rejections and skipped slots.
     """
     names = list(FAMILIES) if families is None else list(families)
@@ -128,15 +129,19 @@ def generate_tasks_report(
     tasks: list[Task] = []
     report: dict[str, Any] = {"drawn": 0, "rejected": {}, "skipped_slots": {}}
     k = misses = 0
+    hopeless: set[tuple[str, int]] = set()  # (family, phrasing x difficulty cell): none fit
+    cells = len(PHRASINGS) * len(DIFFICULTIES)
     while len(tasks) < max(n, 0):
         name, index = names[k % len(names)], k // len(names)
-        task = _draw(name, index, seed, seen, fits, report)
+        cell = (name, index % cells)
+        task = None if cell in hopeless else _draw(name, index, seed, seen, fits, report)
         k += 1
         if task is None:
+            hopeless.add(cell)
             skipped = report["skipped_slots"]
             skipped[name] = skipped.get(name, 0) + 1
             misses += 1
-            if misses >= len(names):  # a whole round over the families and nothing fit
+            if misses >= len(names) * cells:  # every family's every cell, none fit
                 raise ValueError(
                     f"no task of families {names} fits the length budget: {misses} slots in "
                     f"a row had no fitting draw in {_MAX_ATTEMPTS} tries each (raise "
