@@ -78,7 +78,7 @@ def test_run_means_average_the_shared_seeds_and_table_has_arm_and_control() -> N
     assert facts.ratio("tokens_per_s") == 1.2
     frame = E.table([facts])
     assert list(frame["experiment"]) == ["lora-r8", "cur"]
-    assert list(frame["data_order"]) == ["shuffled", "length"]
+    assert list(frame["setting"]) == ["data_order = shuffled", "data_order = length"]
     assert (
         frame.loc[0, "adherence \u0394"] == "(control)"
         and frame.loc[1, "adherence \u0394"] == "n/a"

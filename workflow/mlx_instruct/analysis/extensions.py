@@ -134,7 +134,11 @@ def table(found: list[Facts]) -> pd.DataFrame:
             (f.arm.control, f.arm.control_value, f.control_runs, False),
             (f.arm.arm, f.arm.value, f.runs, True),
         ):
-            row = {"experiment": name, f.arm.key: str(value), "seeds": len(f.arm.seeds)}
+            row = {
+                "experiment": name,
+                "setting": f"{f.arm.key} = {value}",
+                "seeds": len(f.arm.seeds),
+            }
             row["tokens/s"] = num(values["tokens_per_s"], 0)
             row["peak memory (GB)"] = num(values["peak_memory_gb"], 2)
             row["train time (s)"] = num(values["train_time_s"], 0)
