@@ -45,7 +45,7 @@ def run_twice(module: str, argv: list[list[str]]) -> None:
         for env, args in zip(SETTINGS, argv, strict=True)
     ]
     for proc in procs:
-        output, _ = proc.communicate(timeout=300)
+        output, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, output
 
 
