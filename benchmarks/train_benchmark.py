@@ -324,7 +324,9 @@ def ratios(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms:
     return found
 
 
-def print_table(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms: list[str]) -> None:
+def print_table(
+    args: argparse.Namespace, interleaved: list[dict], alone: dict, arms: list[str]
+) -> None:
     def median(arm: str, key: str) -> float:
         return arm_median(interleaved, arm, key)
 

@@ -54,7 +54,9 @@ def study_tokenizer(request, tmp_path_factory) -> tuple[str, Any]:
 
     config = yaml.safe_load(STUDIES[request.param].read_text())
     out = tmp_path_factory.mktemp(request.param) / "model"
-    return config["data"]["template"], load_tokenizer(_tokenizer_dir(config["model"]["source"], out))
+    return config["data"]["template"], load_tokenizer(
+        _tokenizer_dir(config["model"]["source"], out)
+    )
 
 
 def _removed_encoder(tokenizer: Any, text: str, empty: int) -> list[int]:

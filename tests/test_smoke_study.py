@@ -170,7 +170,10 @@ def test_editing_a_section_or_the_analysis_code_rerenders_the_report(
 ) -> None:
     configfile, results = smoke
     clone = clone_of(results.parent)
-    for edited in (clone / "paper/sections/_setup.qmd", clone / "workflow/mlx_instruct/analysis/narrative.py"):
+    for edited in (
+        clone / "paper/sections/_setup.qmd",
+        clone / "workflow/mlx_instruct/analysis/narrative.py",
+    ):
         # A real edit (Snakemake compares checksums, so a touch alone reruns nothing),
         # undone right after the dry run with the file's original mtime.
         original, before = edited.read_bytes(), edited.stat()

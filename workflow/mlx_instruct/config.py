@@ -197,9 +197,7 @@ class TrainingSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise ConfigError(
-                f"training: unknown setting(s) {unknown}; known: {sorted(known)}"
-            )
+            raise ConfigError(f"training: unknown setting(s) {unknown}; known: {sorted(known)}")
         return cls(**settings)
 
     @classmethod

@@ -35,6 +35,7 @@ from mlx_instruct.io import atomic_path
 
 __all__ = ["prepare_data", "load_eval_texts", "load_tokenizer", "tokenizer_summary", "output_row"]
 
+
 def load_tokenizer(model_dir: str | Path) -> Any:
     """mlx_lm's tokenizer for a model dir, with a DataError instead of a library traceback."""
     model_dir = Path(model_dir)

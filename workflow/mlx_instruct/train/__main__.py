@@ -249,7 +249,9 @@ def _dry_run(args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any]) 
     return 0
 
 
-def _train(args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any], started: float) -> int:
+def _train(
+    args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any], started: float
+) -> int:
     """Train; rank 0 writes run.json (written last: its presence means complete) and reports."""
     summary = trainer.run(resume=args.resume)
     if trainer.rank != 0:

@@ -127,7 +127,9 @@ class Trainer:
         plan = BatchPlan(train, s.micro_batch_size, seq, seed, s.data_order, budget)
         val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, seq)
         self.fns.register(plan.shapes())
-        self.fns.register([(b.tokens.shape[1], b.n_loss_tokens) for b in val_batches], evaluation=True)
+        self.fns.register(
+            [(b.tokens.shape[1], b.n_loss_tokens) for b in val_batches], evaluation=True
+        )
         return plan, val_batches
 
     # ---- pieces -------------------------------------------------------------------------
@@ -232,9 +234,7 @@ class Trainer:
             if val is not None:
                 self.logs.write("val_log", {"step": 0, "val_loss": val, "val_ppl": _ppl(val)})
         self._stack = contextlib.ExitStack()
-        self._stack.enter_context(
-            grad_checkpointing(self.model, self.settings.grad_checkpoint)
-        )
+        self._stack.enter_context(grad_checkpointing(self.model, self.settings.grad_checkpoint))
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step with its logs, validation, samples and checkpoint as due."""
