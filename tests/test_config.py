@@ -27,17 +27,19 @@ def default() -> dict:
 def test_every_shipped_study_is_valid(name: str) -> None:
     study = cfg.load_config(ROOT / name)
     assert cfg.baseline(study) == "base"
-    assert len(cfg.runs(study)) >= 6
+    assert len(cfg.runs(study)) >= 5
 
 
 def test_design_card_matrix_in_default(default: dict) -> None:
     methods = {run.experiment: (run.method, run.rank) for run in cfg.runs(default)}
     assert methods["base"] == ("none", None)
-    assert {methods[f"lora-r{r}"][1] for r in (16, 32, 64)} == {16, 32, 64}
+    # LoRA at more than one rank (the power analysis of docs/study.md put the hour into
+    # adherence items rather than a third rank or second seeds), a full fine-tune, a mix
+    ranks = {rank for method, rank in methods.values() if method == "lora"}
+    assert len(ranks) >= 2 and 32 in ranks
     assert methods["full"][0] == "full"
     assert cfg.experiment_settings(default, "lora-r32-retention")["retention_fraction"] > 0
-    seeds = {run.experiment for run in cfg.runs(default) if run.seed == 1}
-    assert {"lora-r32", "full"} <= seeds
+    assert {s["uri"].split(":")[0] for s in default["data"]["sources"]} == {"resource", "generator"}
 
 
 def test_experiment_overrides_defaults(default: dict) -> None:
@@ -53,7 +55,7 @@ def test_experiment_overrides_defaults(default: dict) -> None:
     [
         (lambda c: c["training"].update(rank="x"), "training.rank"),
         (lambda c: c["training"].update(learning_rate=-1), "training.learning_rate"),
-        (lambda c: c["experiments"]["lora-r16"].update(lr=1), "experiments.lora-r16"),
+        (lambda c: c["experiments"]["lora-r8"].update(lr=1), "experiments.lora-r8"),
         (lambda c: c.update(colour="blue"), "colour"),
         (lambda c: c["data"]["sources"][0].update(uri=""), "data.sources[0].uri"),
         (lambda c: c["training"].update(target_modules=["qq_proj"]), "training.target_modules[0]"),
@@ -81,7 +83,7 @@ def test_cross_reference_errors(default: dict) -> None:
     with pytest.raises(cfg.ConfigError, match="exactly one untuned baseline"):
         cfg.validate(bad)
     bad = copy.deepcopy(default)
-    bad["experiments"]["lora-r16"]["micro_batch_size"] = 3
+    bad["experiments"]["lora-r8"]["micro_batch_size"] = 3
     with pytest.raises(cfg.ConfigError, match="not a multiple"):
         cfg.validate(bad)
 
@@ -103,7 +105,7 @@ def test_configfile_study_replaces_default_entirely() -> None:
     smoke = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
     resolved = study_lib.resolve_study(copy.deepcopy(smoke), ROOT)
     assert resolved["study"] == "smoke"
-    assert "lora-r64" not in resolved["experiments"]  # nothing inherited from config.yaml
+    assert "lora-r32-retention" not in resolved["experiments"]  # nothing inherited from config.yaml
 
 
 def test_config_overrides_merge_into_default() -> None:
@@ -118,12 +120,12 @@ def test_fingerprint_changes_only_for_the_edited_experiment(default: dict) -> No
         r.name: study_lib.training_params(default, r.experiment, r.seed) for r in cfg.runs(default)
     }
     edited = copy.deepcopy(default)
-    edited["experiments"]["lora-r64"]["alpha"] = 32
+    edited["experiments"]["lora-r8"]["alpha"] = 32
     after = {
         r.name: study_lib.training_params(edited, r.experiment, r.seed) for r in cfg.runs(edited)
     }
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"lora-r64/s0"}
+    assert changed == {"lora-r8/s0"}
 
 
 @settings(max_examples=50, deadline=None)
