@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from mlx_instruct.analysis import extensions as E
+from mlx_instruct.analysis import figures_extensions as FE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ def test_each_arm_finds_the_control_that_differs_in_its_key_alone() -> None:
 
 def test_a_study_without_arms_has_none() -> None:
     assert E.arms(_config()) == []
-    assert E.curves(pd.DataFrame(), []).axes  # a placeholder figure, not an error
+    assert FE.curves(pd.DataFrame(), []).axes  # a placeholder figure, not an error
 
 
 def test_run_means_average_the_shared_seeds_and_table_has_arm_and_control() -> None:

@@ -19,6 +19,7 @@ from mlx_instruct import provenance
 from mlx_instruct.analysis import extensions as E
 from mlx_instruct.analysis import figures as F
 from mlx_instruct.analysis import figures_data as FD
+from mlx_instruct.analysis import figures_extensions as FE
 from mlx_instruct.analysis import figures_weights as W
 from mlx_instruct.analysis import tables as T
 from mlx_instruct.analysis import tables_data as TD
@@ -49,7 +50,7 @@ FIGURES = [
     Artifact("delta_histogram", W.delta_histogram, ("delta_hist.parquet",), "Histogram of delta W entries.", lambda s: W.delta_histogram(s.table("delta_hist"), "delta", s.order)),
     Artifact("subspace_similarity", W.subspace_similarity, ("lora_subspace.parquet",), "LoRA subspace similarity between ranks.", lambda s: W.subspace_similarity(s.table("lora_subspace"))),
     Artifact("effective_rank", W.effective_rank, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: W.effective_rank(s.table("delta_ranks"), s.order)),
-    Artifact("extensions", E.curves, ("training_curves.parquet",), "Extension arms and their controls: loss curves and throughput.", lambda s: E.curves(s.curves, E.arms(s.config))),
+    Artifact("extensions", FE.curves, ("training_curves.parquet",), "Extension arms and their controls: loss curves and throughput.", lambda s: FE.curves(s.curves, E.arms(s.config))),
     Artifact("data_map", FD.data_map, ("data/embedding_map.parquet",), "MiniLM embedding map of the training instructions.", lambda s: FD.data_map(s.table("data/embedding_map"))),
     Artifact("quality_scores", FD.quality_scores, ("data/quality_scores.parquet",), "Composite data-quality score per training example.", lambda s: FD.quality_scores(s.table("data/quality_scores"))),
 ]  # fmt: skip
