@@ -48,6 +48,19 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "full-adamw-nodelta": ("full", {"weight_delta": False}),
     "full": ("full", {}),
+    # diagnostics: does gradient accumulation (32 micro-batches per step) hold the memory?
+    "full-adafactor-nodelta-b1": (
+        "full",
+        {"optimizer": "adafactor", "weight_delta": False, "batch_size": 1},
+    ),
+    "full-adafactor-nodelta-b4": (
+        "full",
+        {"optimizer": "adafactor", "weight_delta": False, "batch_size": 4},
+    ),
+    "full-adafactor-l4-nodelta": (
+        "full",
+        {"num_layers": 4, "weight_delta": False, "optimizer": "adafactor"},
+    ),
 }
 FIELDS = ("peak_memory_gb", "step_s", "first_step_s", "tokens_per_s", "tokens_per_step")
 
