@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_instruct.data.common import DataError, content_id, make_record, text_key
+from mlx_instruct.data.generator_source import generator_records
 from mlx_instruct.resources import ResourceError, data_file
 
 FORMATS = {
@@ -38,7 +39,6 @@ PRESETS: dict[str, dict[str, str]] = {
     "alpaca": {"instruction": "instruction", "input": "input", "output": "output", "id": "id"},
     "dolly": {"instruction": "instruction", "input": "context", "output": "response", "id": "id"},
 }
-GENERATORS = ("verifiable",)
 
 
 class DataWarning(UserWarning):
@@ -103,36 +103,14 @@ def read_source_report(
     scheme, target, split = parse_uri(uri)
     n = spec.get("n")
     if scheme == "generator":
-        records, budget = _generate(uri, target, n, seed, spec.get("families"), fits)
+        records, budget = generator_records(uri, target, n, seed, spec.get("families"), fits)
         report = {**report, "n_read": len(records), "n": len(records)}
         return records, {**report, "length_budget": budget} if fits is not None else report
     split = spec.get("split") or split
-    if scheme == "hf":
-        rows = _hf_rows(uri, target, split or "train")
-        prefix = target.split("/")[-1]
-        records = records_from_rows(rows, uri, uri, spec.get("fields"), prefix, empty, skipped)
-    elif scheme == "resource":
-        try:
-            path = data_file(target)
-        except ResourceError as error:
-            raise DataError(f"{uri}: {error}") from None
-        records = read_file(
-            path, fields=spec.get("fields"), source=uri, empty=empty, skipped=skipped
-        )
-    else:
-        path = Path(target).expanduser()
-        if not path.is_absolute() and base_dir is not None:
-            path = Path(base_dir) / path
-        if not path.exists():
-            if spec.get("optional"):
-                warnings.warn(
-                    f"{path}: data file not found; skipped (optional)", DataWarning, stacklevel=2
-                )
-                return [], {**report, "n_read": 0, "n": 0, "missing_optional": str(path)}
-            raise DataError(f"{path}: data file not found (source {uri!r})")
-        records = read_file(
-            path, fields=spec.get("fields"), source=uri, empty=empty, skipped=skipped
-        )
+    records = _read_rows(spec, scheme, target, split, base_dir, empty, skipped)
+    if records is None:  # an optional file that is not there
+        path = _local_path(target, base_dir)
+        return [], {**report, "n_read": 0, "n": 0, "missing_optional": str(path)}
     if skipped:
         more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
         warnings.warn(
@@ -146,6 +124,45 @@ def read_source_report(
         n_read=n_read, n=len(records), skipped_empty=len(skipped), skipped_examples=skipped[:10]
     )
     return records, report
+
+
+def _local_path(target: str, base_dir: str | Path | None) -> Path:
+    path = Path(target).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def _read_rows(
+    spec: dict[str, Any],
+    scheme: str,
+    target: str,
+    split: str | None,
+    base_dir: str | Path | None,
+    empty: str,
+    skipped: list[str],
+) -> list[dict[str, Any]] | None:
+    """The records of a hf://, resource:// or file source (None: optional and missing)."""
+    uri = spec["uri"]
+    if scheme == "hf":
+        rows = _hf_rows(uri, target, split or "train")
+        prefix = target.split("/")[-1]
+        return records_from_rows(rows, uri, uri, spec.get("fields"), prefix, empty, skipped)
+    if scheme == "resource":
+        try:
+            path = data_file(target)
+        except ResourceError as error:
+            raise DataError(f"{uri}: {error}") from None
+    else:
+        path = _local_path(target, base_dir)
+        if not path.exists():
+            if spec.get("optional"):
+                warnings.warn(
+                    f"{path}: data file not found; skipped (optional)", DataWarning, stacklevel=3
+                )
+                return None
+            raise DataError(f"{path}: data file not found (source {uri!r})")
+    return read_file(path, fields=spec.get("fields"), source=uri, empty=empty, skipped=skipped)
 
 
 def read_file(
@@ -393,39 +410,7 @@ def _to_record(
     )
 
 
-# ---------------------------------------------------------------- generator, sampling
-
-
-def _generate(
-    uri: str,
-    name: str,
-    n: int | None,
-    seed: int,
-    families: list[str] | None,
-    fits: Callable[[Any], bool] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    if name not in GENERATORS:
-        raise DataError(f"{uri}: unknown generator {name!r}; known: {list(GENERATORS)}")
-    if not n:
-        raise DataError(f"{uri}: a generator source needs `n` (how many tasks)")
-    from mlx_instruct.data.tasks import generate_tasks_report
-
-    try:
-        tasks, budget = generate_tasks_report(n, seed, families, fits)
-    except (KeyError, ValueError) as error:
-        raise DataError(f"{uri}: {error}") from None
-    return [
-        make_record(
-            id=task.id,
-            source=uri,
-            family=task.family,
-            instruction=task.instruction,
-            input=task.input,
-            output=task.output,
-            constraints=dict(task.constraints),
-        )
-        for task in tasks
-    ], budget
+# ---------------------------------------------------------------- sampling
 
 
 def _subsample(
