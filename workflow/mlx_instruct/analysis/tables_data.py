@@ -32,7 +32,8 @@ def _target(target: dict) -> str:
     op, bound = target.get("op"), target.get("bound")
     if op is None or target["metric"] not in PERCENT:
         return target["target"]
-    return f"{'=' if op == '==' else op} {bound * 100:g}%"
+    # "exactly", not "=": a cell starting with "=" is a heading in Typst markup (the PDF)
+    return f"{'exactly' if op == '==' else op} {bound * 100:g}%"
 
 
 def targets_table(quality: dict) -> pd.DataFrame:

@@ -36,7 +36,7 @@ class Target:
         if self.op == "between":
             return f"{self.bound[0]:g}-{self.bound[1]:g}"
         if self.op == "==":
-            return f"= {self.bound:g}"
+            return f"exactly {self.bound:g}"
         return f"{self.op} {self.bound:g}"
 
     def met(self, value: float | None) -> bool | None:
