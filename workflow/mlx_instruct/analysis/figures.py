@@ -13,7 +13,15 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from mlx_instruct.analysis import metrics
-from mlx_instruct.analysis.plotting import BASE_COLOR, _ema, _errorbar, palette, placeholder, plt
+from mlx_instruct.analysis.plotting import (
+    BASE_COLOR,
+    _ema,
+    _errorbar,
+    curve,
+    palette,
+    placeholder,
+    plt,
+)
 from mlx_instruct.analysis.report import level
 from mlx_instruct.analysis.summary import ordered, pick, safety_rows, select
 
@@ -56,16 +64,7 @@ def training_curves(
                     if raw is not False
                     else run["value"].to_numpy()
                 )
-                ax.plot(
-                    run["step"],
-                    values,
-                    style,
-                    color=colors[experiment],
-                    lw=1.6,
-                    label=label,
-                    marker="o" if split == "val" else None,
-                    ms=3,
-                )
+                curve(ax, run["step"], values, colors[experiment], label, split, style)
         if metric in ("lr",):
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     handles, labels = axes.flat[0].get_legend_handles_labels()

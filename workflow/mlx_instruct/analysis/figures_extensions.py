@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlx_instruct.analysis.extensions import Arm
-from mlx_instruct.analysis.plotting import _ema, palette, placeholder, plt
+from mlx_instruct.analysis.plotting import _ema, curve, palette, placeholder, plt
 
 CURVE_PANELS = (
     ("train", "loss", "training loss (raw, smoothed)"),
@@ -41,14 +41,6 @@ def curves(curves: pd.DataFrame, found: list[Arm], smooth: float = 0.8) -> Figur
                     if metric == "loss":
                         ax.plot(run["step"], values, color=colors[name], alpha=0.25, lw=0.8)
                     values = _ema(values, smooth)
-                ax.plot(
-                    run["step"],
-                    values,
-                    color=colors[name],
-                    lw=1.6,
-                    label=name,
-                    marker="o" if split == "val" else None,
-                    ms=3,
-                )
+                curve(ax, run["step"], values, colors[name], name, split)
             ax.legend(fontsize=7, frameon=False)
     return fig

@@ -42,6 +42,14 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+def curve(ax, steps, values, color, label, split: str, style: str = "-") -> None:
+    """One run's curve in the training figures' style (markers on validation points)."""
+    ax.plot(
+        steps, values, style, color=color, lw=1.6, label=label,
+        marker="o" if split == "val" else None, ms=3,
+    )  # fmt: skip
+
+
 def _errorbar(ax, x, row, color, label=None, marker="o", column="diff", scale=1.0):
     low, high = (
         row[f"{column}_low" if column == "diff" else "ci_low"],
