@@ -21,10 +21,10 @@ from mlx_instruct.train.batching import BatchPlan, Example, collate, eval_batche
 from mlx_instruct.train.methods import apply_method
 from mlx_instruct.train.step import (
     StepFunctions,
-    clip_by_global_norm,
     cross_entropy,
     device_arrays,
     make_loss,
+    mean_and_clip,
 )
 from mlx_instruct.train.trainer import Trainer
 
@@ -209,16 +209,28 @@ def test_logged_lr_follows_the_schedule(tiny, tmp_path):  # noqa: F811
 
 
 def test_clipping_caps_the_global_norm():
+    one = mx.array(1.0)
     grads = {"a": mx.full((3, 4), 2.0), "b": [mx.array([3.0, -4.0])]}
-    clipped, norm, sq = clip_by_global_norm(grads, 1.0)
+    clipped, norm, sq = mean_and_clip(grads, one, 1.0)
     assert norm.item() == pytest.approx(math.sqrt(12 * 4 + 25))
     after = math.sqrt(sum(mx.sum(g * g).item() for _, g in tree_flatten(clipped)))
     assert after == pytest.approx(1.0, rel=1e-5)
     assert sq.tolist() == pytest.approx([48.0, 25.0])
-    small, norm, _ = clip_by_global_norm({"a": mx.array([0.3, 0.4])}, 1.0)
+    small, norm, _ = mean_and_clip({"a": mx.array([0.3, 0.4])}, one, 1.0)
     assert (
         norm.item() == pytest.approx(0.5) and mx.allclose(small["a"], mx.array([0.3, 0.4])).item()
     )
+
+
+def test_mean_then_clip_is_one_scale_of_the_sums():
+    """Norms and clip act on the token mean (sum x inv), not on the raw sums."""
+    sums = {"a": mx.array([6.0, 8.0]), "b": mx.array([0.0, 0.0])}
+    mean, norm, sq = mean_and_clip(sums, mx.array(0.5), None)
+    assert norm.item() == pytest.approx(5.0) and sq.tolist() == pytest.approx([25.0, 0.0])
+    assert mean["a"].tolist() == pytest.approx([3.0, 4.0])
+    clipped, norm, _ = mean_and_clip(sums, mx.array(0.5), 2.5)
+    assert norm.item() == pytest.approx(5.0)
+    assert clipped["a"].tolist() == pytest.approx([1.5, 2.0], rel=1e-5)
 
 
 def test_logged_norms_equal_direct_computation(tiny, tmp_path):  # noqa: F811
