@@ -16,6 +16,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analyse.smk"
+include: "workflow/rules/plan.smk"
 include: "workflow/rules/report.smk"
 
 

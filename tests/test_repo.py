@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_COMMAND = "bash workflow/setup.sh && uv run pytest"
@@ -62,9 +63,28 @@ def test_dry_run_plans_the_whole_study(study: str | None, tmp_path: Path) -> Non
         "evaluate",
         "aggregate",
         "figures",
+        "plan",  # report.plan defaults to true: the setup section's plan table
         "report",
     ):
-        assert rule in result.stdout, f"{rule} missing from the plan of {study or 'config.yaml'}"
+        assert rule in _rules(result.stdout), (
+            f"{rule} missing from the DAG of {study or 'config.yaml'}"
+        )
+
+
+def _rules(stdout: str) -> set[str]:
+    """Rule names of `snakemake -n --quiet rules` (the first word of each table row)."""
+    return {line.split()[0] for line in stdout.splitlines() if line.split()}
+
+
+def test_report_plan_false_leaves_the_plan_rule_out(tmp_path: Path) -> None:
+    study = yaml.safe_load((ROOT / "configs/smoke.yaml").read_text())
+    study["report"]["plan"] = False
+    path = tmp_path / "no-plan.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    result = _snakemake("--configfile", str(path), results_dir=tmp_path / "results")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = _rules(result.stdout)
+    assert "report" in rules and "plan" not in rules
 
 
 def test_bad_study_fails_before_any_compute(tmp_path: Path) -> None:

@@ -2,15 +2,18 @@
 
     mlx-instruct plan configs/mistral-7b.yaml [--results DIR] [--out FILE] [--usable-gb GB]
 
-Makes the base model and the data the way the Snakemake rules do (the same stage CLIs, as
-subprocesses; what is already under results/<study>/ is reused), then runs
-`python -m mlx_instruct.train ... --dry-run` once per trained experiment, each in its own
-process so each peak-memory figure is that arm's alone. It prints one row per arm (trained
-parameters, peak memory against the machine's usable memory, step time, estimated minutes
-per run and for all its seeds), the study's training total, and a line starting with
-"WARNING:" on stderr for every arm that does not fit or leaves less than 10% margin.
-The table is written to results/<study>/plan.csv and plan.md, with plan.json saying where
-and with what it was measured.
+Where the base model or the data are missing, asks Snakemake for them (the rules are the one
+definition of how inputs are made; under the `plan` rule they exist and nothing runs). Then
+runs `python -m mlx_instruct.train ... --dry-run` once per distinct training shape (arms
+that differ only in settings that cannot change memory or step time share one
+measurement), each in its own process so each peak-memory figure is that shape's alone, and
+`python -m mlx_instruct.plan_eval` once for what evaluating one model costs here. It prints
+one row per arm (trained parameters, peak memory against the machine's usable memory, step
+time, estimated training and evaluation minutes per run and for all its seeds), the
+evaluation minutes per suite, per model and for all models (the base included), the
+study's total, and a line starting with "WARNING:" on stderr for every arm that does not
+fit or leaves less than 10% margin. The table is written to results/<study>/plan/plan.csv
+and plan.md, with plan.json saying where and with what it was measured.
 
 Exit status: 0 every arm fits (possibly tight: warned); 1 a preparation step or a dry run
 failed (its output's tail is printed); 2 a config error (one line); 3 an arm does not fit.
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mlx_instruct import config as cfg
+from mlx_instruct import plan_eval
 from mlx_instruct.io import write_json, write_text
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NO_FIT = 0, 1, 2, 3
@@ -37,9 +41,22 @@ MARGIN = 0.10  # an arm whose peak leaves less than this share of usable memory 
 COLUMNS = (
     "experiment", "method", "rank", "seeds", "trainable_params", "trainable_pct",
     "peak_memory_gb", "usable_gb", "fits", "step_s", "tokens_per_s",
-    "est_min_per_run", "est_min_all_seeds",
+    "est_min_per_run", "est_min_all_seeds", "measured_as",
+    "est_eval_min_per_run", "est_eval_min_all_seeds",
 )  # fmt: skip
-EVAL_NOTE = "evaluation time not estimated"
+# Training settings that cannot change a dry run's peak memory or step time, so arms that
+# differ only in these share one measurement: optimiser hyper-parameter values (not the
+# optimiser), the schedule, LoRA's alpha (a scale), seeds, the cadence of validation,
+# checkpoints and samples (outside the timed step), the data mix and order (the dry run times
+# the longest micro-batches, whose length max_seq_len bounds; the mix's mean length may
+# differ a little) and steps (the reused estimate is rescaled by steps). Every other setting,
+# and any setting added later, splits shapes: a new key is assumed to matter until shown not to.
+SHAPE_FREE = frozenset({
+    "seeds", "learning_rate", "schedule", "warmup_fraction", "min_lr_ratio", "betas", "eps",
+    "weight_decay", "alpha", "eval_every", "val_batches", "checkpoint_every", "sample_every",
+    "sample_max_tokens", "early_stop_patience", "divergence_factor", "retention_fraction",
+    "data_order", "steps",
+})  # fmt: skip
 SCOPE_NOTE = (
     "training estimates count optimizer steps only (the dry run's step on the longest "
     "batches, scaled by mean length), not validation, samples, checkpoints or compilation"
@@ -107,28 +124,37 @@ def _run(command: list[str], *, capture: bool) -> None:
         raise PlanError(f"exit status {done.returncode}: {' '.join(command[2:5])}\n{tail}")
 
 
-def ensure_inputs(study: dict[str, Any], config_path: Path, results: Path) -> tuple[Path, Path]:
-    """The base model and data dirs, made by the rules' own commands where missing."""
-    py = [sys.executable, "-m"]
+def missing_inputs(study: dict[str, Any], results: Path) -> list[Path]:
+    """The rule outputs the plan needs that are not there yet (Snakemake targets)."""
     model, data = results / "models" / "base", results / "data"
-    if (model / "config.json").is_file():
-        print(f"plan: reusing the base model in {model}", file=sys.stderr)
-    else:
-        source, dtype = study["model"]["source"], study["model"].get("dtype", "float32")
-        _run([*py, "mlx_instruct.sources", "prepare", source, str(model), "--dtype", dtype],
-             capture=False)  # fmt: skip
-    if all((data / name).is_file() for name in ("train.jsonl", "valid.jsonl")):
-        print(f"plan: reusing the data in {data}", file=sys.stderr)
-    else:
-        _run([*py, "mlx_instruct.data", "prepare", "--config", str(config_path),
-              "--model", str(model), "--out", str(data)], capture=False)  # fmt: skip
-    needs_retention = any(
-        run.settings.get("retention_fraction") for run in cfg.runs(study, include_baseline=False)
-    )
-    if needs_retention and not (data / "retention.jsonl").is_file():
-        _run([*py, "mlx_instruct.data", "retention", "--config", str(config_path),
-              "--model", str(model), "--out", str(data / "retention.jsonl")],
-             capture=False)  # fmt: skip
+    wanted = [] if (model / "config.json").is_file() else [model]
+    wanted += [data / f"{split}.jsonl" for split in ("train", "valid", "test")]
+    if any(run.settings.get("retention_fraction") for run in cfg.runs(study, False)):
+        wanted.append(data / "retention.jsonl")
+    return [path for path in wanted if path == model or not path.is_file()]
+
+
+def ensure_inputs(study: dict[str, Any], config_path: Path, results: Path) -> tuple[Path, Path]:
+    """The base model and data dirs; what is missing is asked of Snakemake, so the rules stay
+    the one definition of how inputs are made (under the `plan` rule nothing is missing)."""
+    model, data = results / "models" / "base", results / "data"
+    targets = missing_inputs(study, results)
+    if not targets:
+        print(f"plan: reusing the base model and data under {results}", file=sys.stderr)
+        return model, data
+    snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
+    if not snakefile.is_file():
+        raise PlanError(f"{snakefile}: not found; make {targets[0]} first")
+    if results.name != study["study"]:
+        raise PlanError(
+            f"--results {results}: the workflow writes study {study['study']!r} under "
+            f"<results_dir>/{study['study']}; make {targets[0]} there first"
+        )
+    parent = results.resolve().parent
+    _run([sys.executable, "-m", "snakemake", "--cores", "1", "--snakefile", str(snakefile),
+          "--configfile", str(config_path.resolve()), "--config", f"results_dir={parent}",
+          *(str(parent / results.name / t.relative_to(results)) for t in targets)],
+         capture=False)  # fmt: skip
     return model, data
 
 
@@ -174,21 +200,61 @@ def row_for(
     }
 
 
+def shape_key(settings: dict[str, Any]) -> str:
+    """What a dry run's memory and step time depend on (every setting not in SHAPE_FREE)."""
+    shape = {k: v for k, v in settings.items() if k not in SHAPE_FREE}
+    return json.dumps(shape, sort_keys=True, default=str)
+
+
 def measure(
     study: dict[str, Any], config_path: Path, results: Path, budget: Budget
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every trained experiment's row (first seed), and the first dry run's stamp."""
+    """Every trained experiment's row (first seed; one dry run per distinct shape, its
+    estimate rescaled by each arm's steps), and the first dry run's stamp."""
     model, data = ensure_inputs(study, config_path, results)
     rows, stamp = [], {}
+    shapes: dict[str, tuple[str, int, dict[str, Any]]] = {}
     for experiment in study["experiments"]:
         settings = cfg.experiment_settings(study, experiment)
         if settings["method"] == "none":
             continue
-        seed = int(settings["seeds"][0])
-        report = dry_run(config_path, experiment, seed, model, data, results / "plan" / experiment)
-        stamp = stamp or report
-        rows.append(row_for(experiment, settings, report["dry_run"], budget))
+        key = shape_key(settings)
+        if key not in shapes:
+            seed = int(settings["seeds"][0])
+            out = results / "plan" / experiment
+            report = dry_run(config_path, experiment, seed, model, data, out)
+            stamp = stamp or report
+            shapes[key] = (experiment, int(settings["steps"]), report["dry_run"])
+        source, steps, measured = shapes[key]
+        scale = int(settings["steps"]) / max(steps, 1)
+        measured = {**measured, "estimated_train_s": measured["estimated_train_s"] * scale}
+        rows.append({**row_for(experiment, settings, measured, budget), "measured_as": source})
     return rows, stamp
+
+
+def estimate_evaluation(
+    study: dict[str, Any], config_path: Path, results: Path, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """plan_eval's estimate (in its own process, after the dry runs), with each row's
+    evaluation minutes and the totals over every model the study evaluates."""
+    out = results / "plan" / "eval_estimate.json"
+    _run([sys.executable, "-m", "mlx_instruct.plan_eval", "--config", str(config_path),
+          "--model", str(results / "models" / "base"), "--data", str(results / "data"),
+          "--out", str(out)], capture=True)  # fmt: skip
+    estimate = json.loads(out.read_text(encoding="utf-8"))
+    per_model = float(estimate["per_model_min"])
+    for row in rows:
+        row["est_eval_min_per_run"] = round(per_model, 2)
+        row["est_eval_min_all_seeds"] = round(per_model * row["seeds"], 2)
+    models = len(cfg.runs(study, include_baseline=True))
+    train = sum(row["est_min_all_seeds"] for row in rows)
+    return {
+        **estimate,
+        "models": models,
+        "all_models_min": per_model * models,
+        "train_total_min": train,
+        "study_total_min": train + per_model * models,
+    }
 
 
 def format_table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
@@ -225,12 +291,14 @@ def header(
         "usable_memory_source": budget.source,
         "versions": stamp.get("versions", {}),
         "git": git_state(),
-        "notes": [SCOPE_NOTE, EVAL_NOTE],
+        "notes": [SCOPE_NOTE, plan_eval.LEFT_OUT],
     }
 
 
-def write_outputs(rows: list[dict[str, Any]], head: dict[str, Any], out: Path) -> None:
-    """plan.csv (the rows), plan.md (header + table) and plan.json (header + rows), atomically."""
+def write_outputs(
+    rows: list[dict[str, Any]], head: dict[str, Any], evaluation: dict[str, Any], out: Path
+) -> None:
+    """plan.csv (the rows), plan.md (header, tables, totals) and plan.json (all of it)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -247,24 +315,20 @@ def write_outputs(rows: list[dict[str, Any]], head: dict[str, Any], out: Path) -
         "",
         format_table(rows, markdown=True),
         "",
-        f"Study training total: {total_minutes(rows):.1f} min (all arms, all seeds).",
+        *plan_eval.summary_lines(evaluation, markdown=True),
         "",
         "Notes: " + "; ".join(head["notes"]) + ".",
     ]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
-    write_json(out.with_suffix(".json"), {**head, "rows": rows})
+    write_json(out.with_suffix(".json"), {**head, "rows": rows, "evaluation": evaluation})
 
 
-def total_minutes(rows: list[dict[str, Any]]) -> float:
-    return sum(row["est_min_all_seeds"] for row in rows)
-
-
-def report(rows: list[dict[str, Any]], budget: Budget) -> int:
-    """Print the table, the totals and a WARNING per arm short of memory; the exit status."""
+def report(rows: list[dict[str, Any]], budget: Budget, evaluation: dict[str, Any]) -> int:
+    """Print the tables, the totals and a WARNING per arm short of memory; the exit status."""
     print(format_table(rows))
     print(f"\nusable memory: {budget.gb} GB ({budget.source})")
-    print(f"study training total: {total_minutes(rows):.1f} min (all arms, all seeds)")
-    print(f"note: {SCOPE_NOTE}; {EVAL_NOTE}")
+    print("\n".join(plan_eval.summary_lines(evaluation, markdown=False)))
+    print(f"note: {SCOPE_NOTE}; {plan_eval.LEFT_OUT}")
     for row in rows:
         if row["fits"] in ("NO", "tight"):
             what = "does NOT fit" if row["fits"] == "NO" else "leaves less than 10% margin"
@@ -281,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("config", help="study YAML file")
     parser.add_argument("--results", help="the study's results dir (default results/<study>)")
     parser.add_argument(
-        "--out", help="plan table CSV (default <results>/plan.csv; .md/.json beside)"
+        "--out", help="plan table CSV (default <results>/plan/plan.csv; .md/.json beside)"
     )
     parser.add_argument(
         "--usable-gb", type=float, help="plan against this much memory instead of this machine's"
@@ -304,13 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         budget = Budget(args.usable_gb, "--usable-gb", budget.hint)
     try:
         rows, stamp = measure(study, config_path, results, budget)
+        evaluation = estimate_evaluation(study, config_path, results, rows)
     except PlanError as error:
         print(f"error: plan: {error}", file=sys.stderr)
         return EXIT_FAILED
-    write_outputs(
-        rows, header(study, config_path, budget, stamp), Path(args.out or results / "plan.csv")
-    )
-    return report(rows, budget)
+    head = header(study, config_path, budget, stamp)
+    write_outputs(rows, head, evaluation, Path(args.out or results / "plan" / "plan.csv"))
+    return report(rows, budget, evaluation)
 
 
 if __name__ == "__main__":

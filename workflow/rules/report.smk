@@ -11,6 +11,7 @@ rule report:
     input:
         figures=f"{RESULTS}/figures/index.json",  # the report shows these files
         tables=f"{RESULTS}/tables/index.json",
+        plan=plan_report_input,  # the setup section's plan table (report.plan, default on)
         paper=knit_lib.sources(Path(workflow.basedir) / "paper" / "report.qmd"),
     output:
         f"{RESULTS}/report/STATUS.md",
