@@ -107,8 +107,9 @@ def recording(calls: Callable[[], Calls]) -> Iterator[None]:
                 ctx, cont = scoring.split_context(tokenizer, context, continuation)
             else:
                 ctx, cont = list(context), list(continuation)
-            seqs.append((ctx + cont)[-(max_context + 1) :])
-            contexts.append(seqs[-1][: max(1, len(seqs[-1]) - len(cont))])
+            seq = (ctx + cont)[-(max_context + 1) :]  # as scoring.loglikelihood cuts it
+            seqs.append(seq)
+            contexts.append(seq[: len(seq) - min(len(cont), len(seq) - 1)])
         record = calls()
         record.scored_pairs += len(seqs)
         record.scored_tokens += _forward_tokens(seqs, contexts, min_prefix)
