@@ -15,7 +15,12 @@ from mlx_instruct import config as cfg
 from mlx_instruct import study as study_lib
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = ["config.yaml", "configs/smoke.yaml", "configs/mistral-7b.yaml"]
+STUDIES = [
+    "config.yaml",
+    "configs/smoke.yaml",
+    "configs/mistral-7b.yaml",
+    "configs/mistral-7b-gpu-check.yaml",
+]
 
 
 @pytest.fixture
