@@ -550,12 +550,21 @@ def test_cli_errors_are_one_line(
     assert re.match(r"error: .*none\.jsonl: data file not found", last)
 
 
+@pytest.mark.parametrize("weights", ["written", "weights=false"])
 def test_cli_prepare_and_retention(
-    tmp_path: Path, mistral_dir: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, mistral_dir: Path, capsys: pytest.CaptureFixture, weights: str
 ) -> None:
+    """Both stages on a written model dir and on a random one without weights (the 7B-shape
+    GPU check's kind: the retention stage once loaded it with mlx_lm.load, which needs
+    safetensors)."""
     import yaml
 
     from mlx_instruct.data.__main__ import main
+    from mlx_instruct.sources import prepare_model
+
+    if weights == "weights=false":
+        uri = "random://mistral-tiny?weights=false"
+        mistral_dir = Path(prepare_model(uri, tmp_path / "lazy"))
 
     study = yaml.safe_load((ROOT / "config.yaml").read_text())
     study["data"].update(

@@ -147,9 +147,9 @@ def _load_model(model_dir: str | Path, model: Any, tokenizer: Any) -> tuple[Any,
             f"{model_dir}: model directory not found (run the prepare_model stage first)"
         )
     try:
-        from mlx_lm import load
+        from mlx_instruct.sources import load_model  # also random:// dirs without weights
 
-        model, loaded = load(str(model_dir))
+        model, loaded = load_model(model_dir)
     except Exception as error:
         raise DataError(
             f"{model_dir}: could not load the model ({type(error).__name__}: {error})"
