@@ -13,7 +13,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_map
 from test_train_support import fresh_model, load_examples, read_log, settings, tiny  # noqa: F401
 
 from mlx_instruct.train import schedule
@@ -231,6 +231,27 @@ def test_mean_then_clip_is_one_scale_of_the_sums():
     clipped, norm, _ = mean_and_clip(sums, mx.array(0.5), 2.5)
     assert norm.item() == pytest.approx(5.0)
     assert clipped["a"].tolist() == pytest.approx([1.5, 2.0], rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [mx.float32, mx.bfloat16])
+def test_mean_and_clip_matches_the_two_step_update_bit_for_bit(dtype):
+    """The fused form gives the bits of the former mean-tree-then-clip update (compiled), so
+    runs recorded before the memory fix reproduce; clipping is active here."""
+    mx.random.seed(3)
+    grads = {f"w{i}": (mx.random.normal((64, 48)) * 40).astype(dtype) for i in range(5)}
+    inv = mx.array(1.0 / 37)
+
+    def two_step(grads, inv):
+        mean = tree_map(lambda g: g * inv.astype(g.dtype), grads)
+        leaves = [g for _, g in tree_flatten(mean)]
+        norm = mx.sqrt(mx.sum(mx.stack([mx.sum(mx.square(g.astype(mx.float32))) for g in leaves])))
+        factor = mx.minimum(1.0, 1.0 / (norm + 1e-6))
+        return tree_map(lambda g: g * factor.astype(g.dtype), mean), norm
+
+    expected, norm_expected = mx.compile(two_step)(grads, inv)
+    got, norm, _ = mx.compile(lambda g, i: mean_and_clip(g, i, 1.0))(grads, inv)
+    assert norm.item() == norm_expected.item() > 1.0
+    assert all(mx.array_equal(got[k], expected[k]).item() for k in grads)
 
 
 def test_logged_norms_equal_direct_computation(tiny, tmp_path):  # noqa: F811

@@ -140,15 +140,22 @@ def mean_and_clip(grads: Any, inv: mx.array, clip: float | None) -> tuple[Any, m
     """(the summed `grads` times `inv`, scaled so their global L2 norm is at most `clip`; the
     norm before clipping; the per-leaf squared norms in tree_flatten order).
 
-    The mean and the clip are one multiply per leaf, `g * (inv * factor)`, and the norms
-    read `g * inv` inside their reductions only: a separate mean tree would be a whole copy
-    of the gradients alive until the norm is known (at 7B in bfloat16, 14.5 GB).
+    Each output leaf is `(g * inv) * factor`, one fused kernel under mx.compile; the norms
+    read their own `g * inv` inside the reductions. Were both the same node, compile's
+    common-subexpression pass would keep the whole mean tree alive until the norm is known:
+    measured on the CPU, 16 leaves of 16 MB peak at 537 MB that way and 268 MB this way, with
+    bit-identical results (at 7B in bfloat16 the difference is a 14 GB tree).
     """
     leaves = [g for _, g in tree_flatten(grads)]
-    sq = mx.stack([mx.sum(mx.square((g * inv.astype(g.dtype)).astype(mx.float32))) for g in leaves])
+    probe = inv + 0.0  # a distinct node, equal to inv (see the docstring)
+    sq = mx.stack(
+        [mx.sum(mx.square((g * probe.astype(g.dtype)).astype(mx.float32))) for g in leaves]
+    )
     norm = mx.sqrt(mx.sum(sq))
-    scale = inv if clip is None else inv * mx.minimum(1.0, clip / (norm + 1e-6))
-    return tree_map(lambda g: g * scale.astype(g.dtype), grads), norm, sq
+    if clip is None:
+        return tree_map(lambda g: g * inv.astype(g.dtype), grads), norm, sq
+    factor = mx.minimum(1.0, clip / (norm + 1e-6))
+    return tree_map(lambda g: (g * inv.astype(g.dtype)) * factor.astype(g.dtype), grads), norm, sq
 
 
 @dataclass
