@@ -187,8 +187,8 @@ def test_missing_inputs_are_asked_of_snakemake(tmp_path, monkeypatch):
     plan.ensure_inputs(study, ROOT / "configs" / "smoke.yaml", results)
     (command,) = commands
     assert command[1:3] == ["-m", "snakemake"] and "--configfile" in command
-    assert f"results_dir={results.resolve().parent}" in command
-    targets = {Path(t).relative_to(results.resolve()).as_posix() for t in command[-4:]}
+    assert command[-2:] == ["--config", f"results_dir={results.resolve().parent}"]
+    targets = {Path(t).relative_to(results.resolve()).as_posix() for t in command[3:7]}
     # the smoke study has a retention arm; train.jsonl is there already
     assert targets == {"models/base", "data/valid.jsonl", "data/test.jsonl",
                        "data/retention.jsonl"}  # fmt: skip

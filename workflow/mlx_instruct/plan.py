@@ -151,9 +151,11 @@ def ensure_inputs(study: dict[str, Any], config_path: Path, results: Path) -> tu
             f"<results_dir>/{study['study']}; make {targets[0]} there first"
         )
     parent = results.resolve().parent
-    _run([sys.executable, "-m", "snakemake", "--cores", "1", "--snakefile", str(snakefile),
-          "--configfile", str(config_path.resolve()), "--config", f"results_dir={parent}",
-          *(str(parent / results.name / t.relative_to(results)) for t in targets)],
+    # the targets go first: --config takes every later word as another key=value
+    _run([sys.executable, "-m", "snakemake",
+          *(str(parent / results.name / t.relative_to(results)) for t in targets),
+          "--cores", "1", "--snakefile", str(snakefile),
+          "--configfile", str(config_path.resolve()), "--config", f"results_dir={parent}"],
          capture=False)  # fmt: skip
     return model, data
 
