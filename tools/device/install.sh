@@ -16,7 +16,7 @@ site=${DEVICE_SITE:-/tmp/site}
 cache=${MLX_INSTRUCT_CACHE:-/tmp/mlx-instruct-cache}   # the project's download cache there
 pieces=/tmp/device-pieces
 py=$(command -v python3)
-parts=/root/parts
+parts=${DEVICE_PARTS:-/root/parts}   # the mlx-cuda parts between calls
 mkdir -p "$site/.carried" "$parts" "$pieces" "$cache/wheels"
 pipi=("$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir)
 

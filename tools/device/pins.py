@@ -40,8 +40,6 @@ SKIP = {
     "httpcore2": "huggingface-hub 2.x only",
     "gguf": "pypi:// GGUF model sources only; the GPU check uses random:// weights",
     "pulp": "snakemake's ILP scheduler (16 MB); run snakemake with --scheduler greedy",
-    "pydantic-extra-types": "mistral-common's request models; only its tokenizer file is read",
-    "pycountry": "pydantic-extra-types' country data (8 MB), see above",
     "truststore": "TLS for pip/uv; the device has no network",
     "pip": "the image has its own pip",
 }

@@ -26,12 +26,23 @@ echo "carrying ${#carry[@]} packages; skipped:"
 grep '^skip ' "$cache/pins.txt" | sed 's/^skip /  /'
 
 # One wheel per pin: the binary wheel for the device, else built here from the sdist (all
-# sdist-only pins are pure Python, so the wheel is py3-none-any and runs there).
-rm -rf "$cache/wheels" && mkdir -p "$cache/wheels"
+# sdist-only pins are pure Python, so the wheel is py3-none-any and runs there). A wheel
+# already here from an earlier run is kept; one no pin names any more is removed.
+mkdir -p "$cache/wheels"
+prefixes=()
 for pin in "${carry[@]}"; do
+  prefix="$(tr 'A-Z.-' 'a-z__' <<<"${pin%%==*}")-${pin#*==}-"
+  prefixes+=("$prefix")
+  ls "$cache/wheels" | tr 'A-Z' 'a-z' | grep -q "^$prefix" && continue
   "${pip[@]}" download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     "${plat[@]}" -d "$cache/wheels" "$pin" 2>/dev/null ||
     "${pip[@]}" wheel -q --no-deps --no-binary="${pin%%==*}" -w "$cache/wheels" "$pin"
+done
+for whl in "$cache/wheels"/*.whl; do
+  lower=$(basename "$whl" | tr 'A-Z' 'a-z')
+  keep=""
+  for prefix in "${prefixes[@]}"; do [[ $lower == "$prefix"* ]] && keep=1 && break; done
+  [ -n "$keep" ] || rm "$whl"
 done
 n=$(ls "$cache/wheels"/*.whl | wc -l)
 [ "$n" -eq "${#carry[@]}" ] || { echo "wheelhouse.sh: expected ${#carry[@]} wheels, got $n" >&2; exit 1; }
