@@ -39,6 +39,8 @@ import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
 from mlx_instruct.io import write_json
 
 PROBE_NEW_TOKENS = 8  # decode steps timed per probe (after one warm-up generation)
+PROBE_PROMPT_TOKENS = 16  # prompt tokens per sequence of the decode-step probe
+PROBE_FULL = 8  # whole test prompts timed for prefill, and pairs for scoring
 LEFT_OUT = (
     "evaluation estimates assume every generation runs to its max_tokens (an upper bound: "
     "models that stop early take less), decode steps that do not slow as the KV cache grows, "
@@ -148,8 +150,9 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 def probe(ctx: Any, batch_size: int) -> dict[str, float]:
     """Seconds per prefill token, per decode step (batch 1 and `batch_size`) and per scored
-    token, from real calls on the study's test prompts (the real functions: outside
-    `recording`)."""
+    token, from real calls (outside `recording`). Decode steps are timed on the study's test
+    prompts cut to PROBE_PROMPT_TOKENS (a full batch without a full batch's prefill: the step
+    barely depends on the context, see LEFT_OUT); prefill and scoring on PROBE_FULL whole ones."""
     from mlx_instruct.data.tokenize import encode_prompt
     from mlx_instruct.evaluate import generation, scoring
     from mlx_instruct.evaluate.adherence import prompt_of, read_records
@@ -157,28 +160,29 @@ def probe(ctx: Any, batch_size: int) -> dict[str, float]:
     records = read_records(Path(ctx.data_dir) / "test.jsonl")
     if not records:
         raise ValueError(f"{ctx.data_dir}/test.jsonl: no records to time generation on")
-    chosen = [records[i % len(records)] for i in range(batch_size)]
-    prompts = [prompt_of(ctx, r) for r in chosen]
+    chosen = [records[i % len(records)] for i in range(max(batch_size, PROBE_FULL))]
+    prompts = [encode_prompt(ctx.tokenizer, prompt_of(ctx, r)) for r in chosen]
+    short = [ids[:PROBE_PROMPT_TOKENS] for ids in prompts[:batch_size]]
     k = PROBE_NEW_TOKENS
 
-    def gen(batch: list[str], tokens: int) -> float:
+    def gen(batch: list[list[int]], tokens: int) -> float:
         return _timed(lambda: generation.generate(
             ctx.model, ctx.tokenizer, batch, max_tokens=tokens, batch_size=len(batch),
             share_prefix=False))  # fmt: skip
 
-    gen(prompts[:1], 2)  # warm-up: first-call compilation and allocation
-    one, many = gen(prompts, 1), gen(prompts, 1 + k)
-    step_b = max(many - one, 0.0) / k
-    prompt_tokens = sum(len(encode_prompt(ctx.tokenizer, p)) for p in prompts)
-    prefill = max(one - step_b, 0.0) / prompt_tokens
-    first = len(encode_prompt(ctx.tokenizer, prompts[0]))
-    step_1 = max(gen(prompts[:1], 1 + k) - prefill * first, 0.0) / k
-    pairs = [(prompt_of(ctx, r), str(r.get("output") or " ok")) for r in chosen]
+    gen(short, 2)  # warm-up: first-call compilation and allocation at the batch's shapes
+    step_b = max(gen(short, 1 + k) - gen(short, 1), 0.0) / k
+    step_1 = max(gen(short[:1], 1 + k) - gen(short[:1], 1), 0.0) / k
+    rates = {"batch_size": batch_size, "decode_step_s_batch1": step_1, "decode_step_s": step_b}
+    full = prompts[:PROBE_FULL]
+    first_step = step_seconds(rates, len(full))
+    rates["prefill_s_per_token"] = max(gen(full, 1) - first_step, 0.0) / sum(map(len, full))
+    pairs = [(prompt_of(ctx, r), str(r.get("output") or " ok")) for r in chosen[:PROBE_FULL]]
     tokens = sum(sum(map(len, scoring.split_context(ctx.tokenizer, *p))) for p in pairs)
     score = _timed(lambda: scoring.loglikelihood(ctx.model, ctx.tokenizer, pairs,
                                                  share_prefix=False))  # fmt: skip
-    return {"batch_size": batch_size, "prefill_s_per_token": prefill, "decode_step_s_batch1": step_1,
-            "decode_step_s": step_b, "score_s_per_token": score / max(tokens, 1)}  # fmt: skip
+    rates["score_s_per_token"] = score / max(tokens, 1)
+    return rates
 
 
 def step_seconds(rates: dict[str, float], batch: int) -> float:
