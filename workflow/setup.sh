@@ -29,7 +29,8 @@ uv sync --frozen --quiet
 # where that fails, say what to do: everything else runs without Quarto.
 if ! command -v quarto >/dev/null && [ ! -x .venv/bin/quarto ] && [ -z "${QUARTO_PATH:-}" ]; then
   echo "setup: Quarto not found; installing quarto-cli from PyPI into .venv"
-  if timeout 600 uv pip install --quiet quarto-cli >/dev/null 2>&1 && .venv/bin/quarto --version >/dev/null 2>&1; then
+  limit=(); command -v timeout >/dev/null && limit=(timeout 600)   # macOS has no timeout(1)
+  if "${limit[@]}" uv pip install --quiet quarto-cli >/dev/null 2>&1 && .venv/bin/quarto --version >/dev/null 2>&1; then
     echo "setup: Quarto $(.venv/bin/quarto --version) installed in .venv (uv run finds it)"
   else
     echo "setup: WARNING: could not install Quarto (quarto-cli fetches it from GitHub). The study" >&2
