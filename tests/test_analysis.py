@@ -335,3 +335,24 @@ def test_timing_table_reads_snakemake_benchmark_files(tmp_path: Path) -> None:
     assert table.loc[0, "wildcards"] == "lora-r8-s0" and np.isnan(table.loc[0, "max_rss_mb"])
     assert timing.by_rule(table).set_index("rule").loc["aggregate", "max_rss_mb"] == 300.5
     assert "1:40" in timing.render(table) and timing.hms(3725) == "1:02:05"
+
+
+def test_config_table_states_what_each_run_trained():
+    """The setup table carries run.json's `trained` words per arm; the base trains nothing."""
+    from mlx_instruct.analysis import tables, tidy
+    from mlx_instruct.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "mistral-7b.yaml")
+    meta = tidy.experiments(config)
+    full = "all weights of 32/32 blocks; embeddings, output head, final norm frozen; adafactor"
+    runs = pd.DataFrame(
+        [
+            {"experiment": "full", "seed": 0, "trainable_params": 6979584000, "trained": full},
+            {"experiment": "lora-r32", "seed": 0, "trainable_params": 83886080,
+             "trained": "adapters in 32/32 blocks; embeddings, output head, final norm frozen; adamw"},
+        ]
+    )  # fmt: skip
+    table = tables.config_table(meta, runs).set_index("experiment")
+    assert table.loc["full", "trains"] == full
+    assert table.loc["lora-r32", "trains"].endswith("adamw")
+    assert table.loc["base", "trains"] == ""

@@ -48,14 +48,17 @@ def _seeds(row, digits=2, scale=1.0) -> str:
 
 
 def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Experiment matrix: method, rank, alpha, LR, steps, batch, retention fraction, seeds."""
+    """Experiment matrix: method, rank, alpha, LR, steps, batch, retention fraction, seeds,
+    trainable parameters and what each run trained (run.json's `trained`)."""
     rows = []
-    params = {}
+    params, trains = {}, {}
     if runs is not None and not runs.empty:
         for column in ("trainable_parameters", "trainable_params", "n_trainable"):
             if column in runs:
                 params = runs.groupby("experiment")[column].first().to_dict()
                 break
+        if "trained" in runs:  # run.json's own words: "full" never silently means less
+            trains = runs.groupby("experiment")["trained"].first().dropna().to_dict()
     for row in meta.itertuples():
         rows.append({
             "experiment": row.experiment, "method": row.method, "rank": "" if pd.isna(row.rank) else int(row.rank),
@@ -66,6 +69,7 @@ def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Dat
             "retention mix": f"{row.retention_fraction:.0%}" if row.retention_fraction else "",
             "seeds": ", ".join(str(s) for s in row.seeds),
             "trainable params": f"{int(params[row.experiment]):,}" if pd.notna(params.get(row.experiment, np.nan)) else "",
+            "trains": trains.get(row.experiment, ""),
         })  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.loc[:, (frame != "").any(axis=0)]
