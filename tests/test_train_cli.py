@@ -196,3 +196,24 @@ def test_config_and_data_errors_exit_2_with_one_line(tiny, tmp_path, capsys, cas
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err and "Traceback" not in err
+
+
+def test_runs_over_a_base_without_written_weights_load_like_the_written_one(tiny, tmp_path):  # noqa: F811
+    """A random:// base prepared with weights=false (the 7B-shape GPU check) trains, and
+    load_trained rebuilds it for evaluation: on the H100 it once went through mlx_lm.load,
+    which found no safetensors. Same seed, same weights: the outputs match the written base."""
+    from mlx_instruct.sources import prepare_model
+    from mlx_instruct.train import load_trained
+
+    lazy = prepare_model("random://mistral-tiny?weights=false", tmp_path / "lazy")
+    assert not list(lazy.glob("*.safetensors"))
+    config = write_study(tmp_path / "study.yaml", steps=1, eval_every=1, sample_every=1)
+    run = tmp_path / "lora"
+    argv = _argv(tiny, config, run)
+    argv[argv.index("--model") + 1] = str(lazy)
+    assert main(argv) == 0
+    x = mx.array([[1, 5, 9, 300]])
+    for trained in (None, run):
+        model, _ = load_trained(lazy, trained)
+        written, _ = load_trained(tiny["model"], trained)
+        assert mx.allclose(model(x), written(x), atol=1e-5), trained

@@ -77,17 +77,22 @@ def save_full(out: Path, model: nn.Module, base: Path) -> list[str]:
 
 
 def load_trained(base: str | Path, run: str | Path | None = None):
-    """(model, tokenizer) of a base model with a run's training applied, for any method."""
-    from mlx_lm import load
+    """(model, tokenizer) of a base model with a run's training applied, for any method.
+
+    The base loads through sources.load_model, which also rebuilds a random:// base prepared
+    without weights (the 7B-shape GPU check; mlx_lm.load found no safetensors there).
+    """
     from mlx_lm.tuner.utils import load_adapters
 
+    from mlx_instruct.sources import load_model
+
     if run is None:
-        return load(str(base))
+        return load_model(base)
     run = Path(run)
     if not (run / ADAPTER_CONFIG).is_file():
-        return load(str(run))  # a full fine-tune is a model directory
+        return load_model(run)  # a full fine-tune is a model directory
     config = json.loads((run / ADAPTER_CONFIG).read_text())
-    model, tokenizer = load(str(base))
+    model, tokenizer = load_model(base)
     quant = config.get("base_quantization")
     if quant and not quant.get("preexisting"):
         group = quant["group_size"]
