@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_split_keeps_timing_suites_alone_and_orders_longest_first():
     todo = ["seed_prompts", "efficiency", "adherence", "benchmarks", "custom"]
     pooled, alone = split(todo, 2)
-    assert pooled == ["benchmarks", "adherence", "seed_prompts", "custom"]
+    assert pooled == ["adherence", "benchmarks", "seed_prompts", "custom"]
     assert alone == ["efficiency"] and set(EXCLUSIVE) >= set(alone)
     assert split(todo, 1) == ([], todo)  # one worker: everything in this process, in order
     assert split(["adherence", "efficiency"], 4) == ([], ["adherence", "efficiency"])
