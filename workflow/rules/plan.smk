@@ -16,7 +16,11 @@ def plan_retention_input(wildcards):
 
 def plan_report_input(wildcards):
     """The plan for the report's setup section when `report.plan` is on (the default)."""
-    return [f"{RESULTS}/plan/plan.json"] if study.get("report", {}).get("plan", True) else []
+    return (
+        [f"{RESULTS}/plan/plan.json"]
+        if study.get("report", {}).get("plan", True)
+        else []
+    )
 
 
 rule plan:
