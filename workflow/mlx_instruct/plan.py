@@ -35,6 +35,7 @@ from typing import Any
 from mlx_instruct import config as cfg
 from mlx_instruct import plan_eval
 from mlx_instruct.io import write_json, write_text
+from mlx_instruct.study import replays_retention
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NO_FIT = 0, 1, 2, 3
 MARGIN = 0.10  # an arm whose peak leaves less than this share of usable memory is "tight"
@@ -129,7 +130,7 @@ def missing_inputs(study: dict[str, Any], results: Path) -> list[Path]:
     model, data = results / "models" / "base", results / "data"
     wanted = [] if (model / "config.json").is_file() else [model]
     wanted += [data / f"{split}.jsonl" for split in ("train", "valid", "test")]
-    if any(run.settings.get("retention_fraction") for run in cfg.runs(study, False)):
+    if replays_retention(study):
         wanted.append(data / "retention.jsonl")
     return [path for path in wanted if path == model or not path.is_file()]
 

@@ -70,6 +70,11 @@ def is_baseline(study: dict[str, Any], experiment: str) -> bool:
     return cfg.resolve_method(study, experiment) == "none"
 
 
+def replays_retention(study: dict[str, Any]) -> bool:
+    """Whether some trained arm mixes in data/retention.jsonl (so the plan needs it too)."""
+    return any(run.settings.get("retention_fraction") for run in cfg.runs(study, False))
+
+
 def training_params(study: dict[str, Any], experiment: str, seed: int) -> str:
     """Everything that changes a training result, as one fingerprint (a rule param)."""
     settings = cfg.experiment_settings(study, experiment)

@@ -8,8 +8,7 @@
 
 def plan_retention_input(wildcards):
     """retention.jsonl, when some arm replays retention data (its dry run reads it)."""
-    arms = study_lib.cfg.runs(study, include_baseline=False)
-    if any(run.settings.get("retention_fraction") for run in arms):
+    if study_lib.replays_retention(study):
         return [f"{RESULTS}/data/retention.jsonl"]
     return []
 
