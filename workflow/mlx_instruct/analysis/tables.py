@@ -47,6 +47,24 @@ def _seeds(row, digits=2, scale=1.0) -> str:
     return f"{int(row['n_seeds'])} seeds, sd {num(row['seed_sd'] * scale, digits)}"
 
 
+def short_trained(trained: str) -> str:
+    """run.json's `trained` line cut to a table cell (the PDF wrapped the whole line to five
+    lines per row): what trains and the optimizer; whatever is not named stays frozen.
+    'all weights of 32/32 blocks; embeddings, output head, final norm frozen; adafactor'
+    -> 'all of 32/32 blocks; adafactor'."""
+    parts = [p.strip() for p in trained.split(";") if p.strip()]
+    kept = []
+    for part in parts:
+        if part.endswith(" frozen"):
+            continue
+        if part.endswith(" trained") and kept:
+            named = part.removesuffix(" trained").replace("output head", "head")
+            kept[-1] += " + " + named.replace("final norm", "norm")
+            continue
+        kept.append(part.replace("all weights of", "all of").replace("adapters in", "LoRA in"))
+    return "; ".join(kept)
+
+
 def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Experiment matrix: method, rank, alpha, LR, steps, batch, retention fraction, seeds,
     trainable parameters and what each run trained (run.json's `trained`)."""
@@ -69,7 +87,7 @@ def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Dat
             "retention mix": f"{row.retention_fraction:.0%}" if row.retention_fraction else "",
             "seeds": ", ".join(str(s) for s in row.seeds),
             "trainable params": f"{int(params[row.experiment]):,}" if pd.notna(params.get(row.experiment, np.nan)) else "",
-            "trains": trains.get(row.experiment, ""),
+            "trains": short_trained(trains.get(row.experiment, "")),
         })  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.loc[:, (frame != "").any(axis=0)]
