@@ -353,8 +353,8 @@ def test_config_table_states_what_each_run_trained():
         ]
     )  # fmt: skip
     table = tables.config_table(meta, runs).set_index("experiment")
-    assert table.loc["full", "trains"] == "all of 32/32 blocks; adafactor"
-    assert table.loc["lora-r32", "trains"] == "LoRA in 32/32 blocks; adamw"
+    assert table.loc["full", "trains"] == "all of 32/32, adafactor"
+    assert table.loc["lora-r32", "trains"] == "LoRA in 32/32, adamw"
     whole = "all weights of 30/30 blocks; embeddings, final norm trained; output head frozen; adamw"
-    assert tables.short_trained(whole) == "all of 30/30 blocks + embeddings, norm; adamw"
+    assert tables.short_trained(whole) == "all of 30/30 + embeddings, norm, adamw"
     assert table.loc["base", "trains"] == ""

@@ -49,9 +49,9 @@ def _seeds(row, digits=2, scale=1.0) -> str:
 
 def short_trained(trained: str) -> str:
     """run.json's `trained` line cut to a table cell (the PDF wrapped the whole line to five
-    lines per row): what trains and the optimizer; whatever is not named stays frozen.
-    'all weights of 32/32 blocks; embeddings, output head, final norm frozen; adafactor'
-    -> 'all of 32/32 blocks; adafactor'."""
+    lines per row, and four with ' blocks' kept): what trains and the optimizer; whatever is
+    not named stays frozen. 'all weights of 32/32 blocks; embeddings, output head, final norm
+    frozen; adafactor' -> 'all of 32/32, adafactor'."""
     parts = [p.strip() for p in trained.split(";") if p.strip()]
     kept = []
     for part in parts:
@@ -61,8 +61,9 @@ def short_trained(trained: str) -> str:
             named = part.removesuffix(" trained").replace("output head", "head")
             kept[-1] += " + " + named.replace("final norm", "norm")
             continue
-        kept.append(part.replace("all weights of", "all of").replace("adapters in", "LoRA in"))
-    return "; ".join(kept)
+        part = part.replace("all weights of", "all of").replace("adapters in", "LoRA in")
+        kept.append(part.replace(" blocks", ""))
+    return ", ".join(kept)
 
 
 def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
