@@ -82,10 +82,10 @@ def config_table(meta: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Dat
         rows.append({
             "experiment": row.experiment, "method": row.method, "rank": "" if pd.isna(row.rank) else int(row.rank),
             "alpha": "" if row.alpha is None or pd.isna(row.alpha) else f"{row.alpha:g}",
-            "learning rate": "" if row.learning_rate is None or pd.isna(row.learning_rate) else f"{row.learning_rate:.1e}",
+            "LR": "" if row.learning_rate is None or pd.isna(row.learning_rate) else f"{row.learning_rate:.1e}",
             "steps": "" if row.steps is None or pd.isna(row.steps) else int(row.steps),
             "batch": "" if row.batch_size is None or pd.isna(row.batch_size) else int(row.batch_size),
-            "retention mix": f"{row.retention_fraction:.0%}" if row.retention_fraction else "",
+            "mix": f"{row.retention_fraction:.0%}" if row.retention_fraction else "",
             "seeds": ", ".join(str(s) for s in row.seeds),
             "trainable params": f"{int(params[row.experiment]):,}" if pd.notna(params.get(row.experiment, np.nan)) else "",
             "trains": short_trained(trains.get(row.experiment, "")),
