@@ -19,15 +19,13 @@ R=results/mistral-7b-gpu-check
 # A call cut by its time limit leaves Snakemake's lock and an incomplete job behind: measured
 # on 2026-12-07, the resume failed on both until --unlock and --rerun-incomplete.
 python3 -m snakemake --unlock --cores 1 "${study[@]}" >/dev/null 2>&1
-evals=$(for e in base lora-r32 full lora-r32-retention; do echo "$R/evals/$e/s0/adherence.jsonl"; done)
-for targets in "$evals" "$R/tables/index.json $R/figures/index.json" ""; do
+for until in "evaluate" "tables figures" ""; do
   left=$((end - $(date +%s)))
   [ $left -gt 20 ] || break
-  # targets first: --configfile takes every word after it as another config file
-  # shellcheck disable=SC2086
-  timeout $left python3 -m snakemake $targets --cores 1 --scheduler greedy --keep-going \
-    --rerun-incomplete "${study[@]}" >>"$out/snakemake.log" 2>&1
-  echo "stage [${targets:0:40}...] exit $? at $(date +%T)"
+  # shellcheck disable=SC2086  # --until takes the stage's rule names as separate words
+  timeout $left python3 -m snakemake ${until:+--until $until} --cores 1 --scheduler greedy \
+    --keep-going --rerun-incomplete "${study[@]}" >>"$out/snakemake.log" 2>&1
+  echo "stage [${until:-all}] exit $? at $(date +%T)"
 done
 grep -hE "Error in rule|Finished jobid" "$out/snakemake.log" | tail -30
 python3 -m mlx_instruct.analysis timing --results $R 2>&1 | tail -30
