@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import json
 import math
+import re
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ HOST = "127.0.0.1"
 CHAT = "/v1/chat/completions"
 STOP_GRACE_S = 10.0
 LOG_TAIL_CHARS = 2000
+ERROR_LINE = re.compile(r"^\w*(Error|Exception)\b|\s-\sERROR\s-\s")
 
 
 class ServerError(RuntimeError):
@@ -55,8 +57,11 @@ def free_port() -> int:
 
 
 def check_port(port: int) -> None:
-    """Fail before starting anything when `port` cannot be bound on HOST."""
+    """Fail before starting anything when `port` cannot be bound on HOST. SO_REUSEADDR as
+    the server's own bind (http.server) sets it: a port whose last connections linger in
+    TIME_WAIT is free for it, one with a listener is not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError as error:
@@ -158,8 +163,12 @@ def stream_chat(port: int, content: str, max_tokens: int, timeout: float) -> Out
 
 
 def _tail(log: Path) -> str:
+    """The log's error lines (a traceback's last line names the cause, but the frames above
+    it can push it out of a plain tail), then its last LOG_TAIL_CHARS."""
     text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-    return text[-LOG_TAIL_CHARS:].strip() or "(empty log)"
+    errors = [line for line in text.splitlines() if ERROR_LINE.search(line)][-5:]
+    tail = text[-LOG_TAIL_CHARS:].strip() or "(empty log)"
+    return "\n".join(errors + ["--- last lines:", tail]) if errors else tail
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -174,26 +183,42 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=STOP_GRACE_S)
 
 
+def health(port: int, timeout: float) -> int:
+    """GET /health's status: 200 while the server's generation thread lives, 503 once it
+    died (e.g. the model failed to load: the HTTP side keeps running); 0 for no answer."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return 0
+    finally:
+        conn.close()
+
+
 def _wait_ready(process: subprocess.Popen, port: int, log: Path, timeout: float) -> None:
-    """Poll until one real completion succeeds (the model loads on the first request's
-    thread, so /health alone answers before the model is there); bounded by `timeout`."""
+    """Poll until one real completion succeeds (the model loads on the server's generation
+    thread, so /health answers before the model is there); bounded by `timeout`."""
     deadline = time.perf_counter() + timeout
+    last = ""
     while True:
-        if process.poll() is not None:
-            raise ServerError(
-                f"mlx_lm server exited with status {process.returncode} before answering; "
-                f"log tail:\n{_tail(log)}"
-            )
         left = deadline - time.perf_counter()
-        if left <= 0:
-            raise ServerError(
-                f"mlx_lm server on port {port} did not answer within {timeout:g} s; "
-                f"log tail:\n{_tail(log)}"
-            )
-        outcome = post(port, chat_body("Hello", 2, False), timeout=min(left, 30.0))
-        if outcome.ok:
-            return
-        time.sleep(min(0.25, max(left, 0.0)))
+        if process.poll() is not None:
+            problem = f"exited with status {process.returncode} before answering"
+        elif health(port, min(max(left, 0.1), 5.0)) == 503:
+            problem = "is up but its generation thread died (the model did not load?)"
+        elif left <= 0:
+            problem = f"did not answer within {timeout:g} s (last reply: {last or 'none'})"
+        else:
+            outcome = post(port, chat_body("Hello", 2, False), timeout=min(left, 30.0))
+            if outcome.ok:
+                return
+            last = outcome.error
+            time.sleep(0.25)
+            continue
+        raise ServerError(f"mlx_lm server on port {port} {problem}; log tail:\n{_tail(log)}")
 
 
 @contextlib.contextmanager
