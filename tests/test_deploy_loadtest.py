@@ -165,3 +165,34 @@ def test_level_stats_are_consistent(results: list[Outcome], wall: float) -> None
     rows = loadtest.level_rows(3, results, stats)
     assert len(rows) == 4 * len(results) + len(stats)
     assert {r["benchmark"] for r in rows} == {"c3"}
+
+
+@pytest.mark.slow
+def test_sigterm_mid_load_stops_the_server(model_dir: Path, tmp_path: Path) -> None:
+    """Snakemake cancels a job with SIGTERM: the CLI must take its server down with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = server.free_port()
+    out = tmp_path / "loadtest.jsonl"
+    command = [sys.executable, "-m", "mlx_instruct.deploy", "loadtest", "--model", str(model_dir)]
+    command += ["--port", str(port), "--requests", "500", "--max-tokens", "64", "--out", str(out)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        deadline = time.perf_counter() + 120
+        while server.health(port, 2.0) != 200:
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.perf_counter() < deadline, "the server never came up"
+            time.sleep(0.2)
+        time.sleep(2.0)  # into the load
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((server.HOST, port), timeout=5).close()
+    assert not out.exists()

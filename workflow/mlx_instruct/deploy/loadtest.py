@@ -55,9 +55,12 @@ def run_level(port: int, concurrency: int, requests: int, max_tokens: int, timeo
     threads; every request carries its own deadline, so the level ends by itself."""
     prompts = [PROMPTS[j % len(PROMPTS)] for j in range(requests)]
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    try:
         futures = [pool.submit(stream_chat, port, p, max_tokens, timeout) for p in prompts]
         outcomes = [f.result() for f in futures]
+    finally:  # on Ctrl-C / SIGTERM: drop queued requests, do not wait for running ones
+        pool.shutdown(wait=False, cancel_futures=True)
     return outcomes, time.perf_counter() - start
 
 
