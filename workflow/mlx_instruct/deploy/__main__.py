@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("export", "merge", "speculative", "loadtest")
+COMMANDS = ("export", "merge", "speculative", "loadtest", "card")
 
 
 def main(argv: list[str] | None = None) -> int:

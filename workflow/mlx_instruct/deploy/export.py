@@ -62,6 +62,12 @@ def variant_name(bits: int) -> str:
     return f"q{bits}"
 
 
+def evaluated_as(experiment: str, variant: str) -> str:
+    """The experiment name a variant's evaluation is filed under in the study's results: the
+    fused model is the run itself (the same weights up to rounding), a quantized one its own arm."""
+    return experiment if variant == FUSED else f"{experiment}-{variant}"
+
+
 def check_quantization(bits: list[int], group_size: int) -> None:
     """Refuse settings the installed MLX cannot quantize with, in MLX's own words."""
     if len(set(bits)) != len(bits):
