@@ -1,7 +1,9 @@
 """Our training engine vs mlx_lm's own LoRA trainer, in one run, on identical work.
 
     uv run python benchmarks/train_benchmark.py [--model DIR] [--data DIR] [--steps 24]
-        [--warmup 4] [--micro-batch 8] [--rank 32] [--alpha 16] [--rounds 2]
+        [--warmup 4] [--micro-batch 8] [--rank 32] [--alpha 16] [--rounds 2] [--packing]
+
+--packing compares our trainer with and without sequence packing instead (packing_arms.py).
 
 Arms:
 - `mlx_lm`: mlx_lm.tuner.trainer.train (what `mlx_lm lora` runs) with mlx_lm's
@@ -139,13 +141,13 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
     return times[: args.steps], tokens[: args.steps]
 
 
-def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool):
+def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, packing=False):
     from mlx_instruct.train.trainer import Trainer
 
     s = {**settings(args), "eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     trainer = Trainer(
         model, tokenizer, s, examples, [], out, seed=0, max_seq_len=args.max_seq_len,
-        progress=False, samples=False, instrument=instrument,
+        packing=packing, progress=False, samples=False, instrument=instrument,
     )  # fmt: skip
     trainer.plan.seed = PLAN_SEED
     trainer.plan.seek(0, 0)
@@ -188,6 +190,16 @@ def worker(args: argparse.Namespace) -> dict:
                 b["tokens"] - a["tokens"] for a, b in zip(rows[:-1], rows[1:], strict=True)
             ]
             result = summarise(args.arm, [r["step_time_s"] for r in rows], tokens, args.warmup)
+        elif args.arm == "packing":
+            from packing_arms import interleave
+
+            def make(arm: str):
+                model = load(args.model)[0]
+                return our_trainer(
+                    args, model, tokenizer, examples, f"{tmp}/{arm}", True, arm == "packed"
+                )
+
+            return {"arm": "packing", "arms": interleave(args.steps, args.warmup, make)}
         else:  # interleaved: mlx_lm step, our step, our bare step, mlx_lm step, ...
             ours = {
                 name: our_trainer(
@@ -260,6 +272,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds")
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--packing", action="store_true", help="packed vs unpacked (ours)")
     parser.add_argument("--arm", default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -347,6 +360,8 @@ def main() -> int:
         print(json.dumps(worker(args)))
         return 0
     ensure_inputs(args)
+    if args.packing:
+        return packing_main(args)
     arms = args.arms.split(",")
     interleaved, alone = run_arms(args, arms)
     print_table(args, interleaved, alone, arms)
@@ -354,6 +369,25 @@ def main() -> int:
     print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
     if args.json:
         record = {"args": vars(args), "interleaved": interleaved, "alone": alone, "ratios": found}
+        Path(args.json).write_text(json.dumps(record, indent=2))
+    return 0
+
+
+def packing_main(args: argparse.Namespace) -> int:
+    """Packed vs unpacked, interleaved in one fresh process; the table and the ratios."""
+    from packing_arms import report
+
+    from mlx_instruct.train.instrument import hardware, versions
+
+    arms = spawn(args, "packing")["arms"]
+    title = (f"SmolLM2-135M LoRA r{args.rank}, micro-batch {args.micro_batch} rows, max length "
+             f"{args.max_seq_len}, {args.steps} steps per arm interleaved ({args.warmup} left out)")  # fmt: skip
+    found = report(arms, title)
+    print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
+    machine = {"versions": versions(), "hardware": hardware()}
+    print(json.dumps(machine))
+    if args.json:
+        record = {"args": vars(args), "arms": arms, "ratios": found, **machine}
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 

@@ -238,6 +238,7 @@ DEFAULT_DATA: dict[str, Any] = {
     "max_seq_len": 1024,
     "on_too_long": "drop",
     "near_duplicate_threshold": 0.9,
+    "packing": False,
 }
 
 

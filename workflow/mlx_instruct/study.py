@@ -79,6 +79,8 @@ def training_params(study: dict[str, Any], experiment: str, seed: int) -> str:
     """Everything that changes a training result, as one fingerprint (a rule param)."""
     settings = cfg.experiment_settings(study, experiment)
     settings.pop("seeds", None)
+    if cfg.data_settings(study)["packing"]:  # keyed only when on: unpacked runs keep theirs
+        settings["data.packing"] = True
     return cfg.fingerprint(
         {"settings": settings, "seed": int(seed), "study_seed": study.get("seed", 0)}
     )
@@ -87,6 +89,7 @@ def training_params(study: dict[str, Any], experiment: str, seed: int) -> str:
 def data_params(study: dict[str, Any]) -> str:
     data = copy.deepcopy(study["data"])
     data.pop("retention", None)
+    data.pop("packing", None)  # how training batches the data, not the data
     quality = data.pop("quality", None) or {}  # only the toxicity screen changes the data
     data.update({f"quality.{k}": v for k, v in quality.items() if k.startswith("toxicity")})
     return cfg.fingerprint(

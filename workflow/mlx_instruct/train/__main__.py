@@ -155,14 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     if processes > 1 and not args.dry_run and os.environ.get(distributed.WORKER_ENV) is None:
         return _launch(args, argv, prep.training)
     files_fp = fingerprint_files(prep.files)
-    run_fp = fingerprint(
-        {
-            "settings": fingerprint({k: v for k, v in prep.settings.items() if k != "seeds"}),
-            "seed": args.seed,
-            "data": files_fp,
-            "model": str(prep.model_dir.resolve()),
-        }
-    )
+    identity = {
+        "settings": fingerprint({k: v for k, v in prep.settings.items() if k != "seeds"}),
+        "seed": args.seed,
+        "data": files_fp,
+        "model": str(prep.model_dir.resolve()),
+    }
+    if data_settings(prep.study)["packing"]:  # only when on: unpacked runs keep their print
+        identity["packing"] = True
+    run_fp = fingerprint(identity)
     if args.resume and not args.dry_run and _already_done(Path(args.out), run_fp, label):
         return 0
     model, tokenizer = load_model(prep.model_dir)
@@ -226,6 +227,7 @@ def _build_trainer(
         Path(args.out),
         seed=args.seed,
         max_seq_len=max_seq_len,
+        packing=bool(data_cfg["packing"]),
         template=data_cfg["template"],
         label=f"{args.experiment}/s{args.seed}",
         model_path=prep.model_dir,
@@ -307,6 +309,8 @@ def _stamp(
             "rows_retention": len(prep.retention_rows),
             **counts,
             "micro_batches_per_epoch": len(trainer.plan.batches),
+            "packing": trainer.plan.packing,
+            "rows_per_epoch": len(trainer.plan.rows),
             "fingerprint": fingerprint(files_fp),
         },
         "model": {

@@ -14,6 +14,11 @@ curriculum arm at one seed thus see the same examples, in a different order.
 
 The loss is on response tokens only: target position t (predicting token t+1) counts when
 prompt_len <= t + 1 < length. Prompt and padding positions carry no label at all.
+
+With packing (`data.packing`, train.packing) the plan's rows are packed rows of examples
+instead of single examples, fixed for the whole run by (examples, max_seq_len, seed); the
+micro-batches are cut from them by length and shuffled as above, so the data position stays
+(epoch, cursor) over a list a resumed run rebuilds identically.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 
 from mlx_instruct.data.common import DataError  # one error type for data, in either stage
 from mlx_instruct.io import read_jsonl
+from mlx_instruct.train.packing import PackedBatch, Rows, collate_rows, pack
 
 PAD_TO = 32
 ORDERS = ("shuffled", "length", "base_loss")
@@ -90,20 +96,11 @@ def fingerprint_examples(examples: list[Example]) -> str:
 
 
 @dataclass
-class Batch:
-    """One padded micro-batch in the dense form (tests, the generic loss path)."""
+class Batch(Rows):
+    """One padded micro-batch: one example per row."""
 
-    tokens: np.ndarray  # (B, W) int32, W = 1 + multiple of 32
     lengths: np.ndarray  # (B,)
     prompt_lens: np.ndarray  # (B,)
-
-    @property
-    def inputs(self) -> np.ndarray:
-        return self.tokens[:, :-1]
-
-    @property
-    def targets(self) -> np.ndarray:
-        return self.tokens[:, 1:]
 
     @property
     def mask(self) -> np.ndarray:
@@ -115,10 +112,6 @@ class Batch:
     def n_tokens(self) -> int:
         """Real (non-padding) tokens this batch feeds the model."""
         return int(np.minimum(self.lengths, self.tokens.shape[1] - 1).sum())
-
-    @property
-    def n_loss_tokens(self) -> int:
-        return int(self.mask.sum())
 
 
 def collate(examples: Sequence[Example], max_seq_len: int) -> Batch:
@@ -136,7 +129,11 @@ def collate(examples: Sequence[Example], max_seq_len: int) -> Batch:
 
 class BatchPlan:
     """Length-sorted micro-batches in a seeded order per epoch (mlx_lm's batching), or in a
-    curriculum order within `budget` (the micro-batches the run consumes)."""
+    curriculum order within `budget` (the micro-batches the run consumes).
+
+    A micro-batch is a list of row indices; a row is one example, or with `packing` the
+    examples of one packed row (`rows`).
+    """
 
     def __init__(
         self,
@@ -146,11 +143,16 @@ class BatchPlan:
         seed: int,
         order: str = "shuffled",
         budget: int | None = None,
+        packing: bool = False,
     ):
-        if len(examples) < micro_batch:
-            raise DataError(
-                f"only {len(examples)} usable training examples for micro_batch_size {micro_batch}"
-            )
+        lengths = [min(len(ex), max_seq_len) for ex in examples]
+        self.packing = packing
+        self.rows = (
+            pack(lengths, max_seq_len, seed) if packing else [[i] for i in range(len(examples))]
+        )
+        if len(self.rows) < micro_batch:
+            what = "packed rows (data.packing)" if packing else "usable training examples"
+            raise DataError(f"only {len(self.rows)} {what} for micro_batch_size {micro_batch}")
         if order not in ORDERS:
             raise DataError(f"data_order: unknown {order!r}; expected one of {list(ORDERS)}")
         self.examples = examples
@@ -158,7 +160,8 @@ class BatchPlan:
         self.seed = seed
         self.order = order
         self.budget = budget
-        by_length = sorted(range(len(examples)), key=lambda i: len(examples[i]))
+        self.row_lengths = [sum(lengths[i] for i in row) for row in self.rows]
+        by_length = sorted(range(len(self.rows)), key=lambda r: self.row_lengths[r])
         self.batches = [
             by_length[i : i + micro_batch]
             for i in range(0, len(by_length) - micro_batch + 1, micro_batch)
@@ -166,7 +169,9 @@ class BatchPlan:
         # per micro-batch: the curriculum's measure (None: not measured, never reordered)
         self.difficulty: list[float | None] | None = None
         if order == "length":
-            self.difficulty = [float(np.mean([len(examples[i]) for i in b])) for b in self.batches]
+            self.difficulty = [
+                float(np.mean([self.row_lengths[r] for r in b])) for b in self.batches
+            ]
         self.epoch = 0
         self.cursor = 0
         self._order = self._permutation(0)
@@ -236,20 +241,31 @@ class BatchPlan:
         self.cursor += 1
         return indices
 
-    def next(self) -> Batch:
-        return collate([self.examples[i] for i in self.next_indices()], self.max_seq_len)
+    def collate(self, rows: list[int]) -> Batch | PackedBatch:
+        """The micro-batch of these rows, padded (or packed) for the model."""
+        if self.packing:
+            packed = [[self.examples[i] for i in self.rows[r]] for r in rows]
+            return collate_rows(packed, self.max_seq_len, PAD_TO)
+        return collate([self.examples[r] for r in rows], self.max_seq_len)
+
+    def next(self) -> Batch | PackedBatch:
+        return self.collate(self.next_indices())
 
     def shapes(self) -> list[tuple[int, int]]:
         """(padded width, response tokens) of every micro-batch of an epoch."""
         shapes = []
-        for indices in self.batches:
-            batch = collate([self.examples[i] for i in indices], self.max_seq_len)
+        for rows in self.batches:
+            batch = self.collate(rows)
             shapes.append((batch.tokens.shape[1], batch.n_loss_tokens))
         return shapes
 
-    def longest(self) -> Batch:
-        """The micro-batch with the longest examples (the dry run's worst case)."""
-        return collate([self.examples[i] for i in self.batches[-1]], self.max_seq_len)
+    def longest(self) -> Batch | PackedBatch:
+        """The micro-batch with the longest rows (the dry run's worst case)."""
+        return self.collate(self.batches[-1])
+
+    def mean_row_length(self) -> float:
+        """Tokens per row on average (an example, or a packed row)."""
+        return sum(self.row_lengths) / len(self.row_lengths)
 
 
 def eval_batches(

@@ -16,7 +16,7 @@ from typing import Any
 import mlx.core as mx
 
 from mlx_instruct.train import distributed
-from mlx_instruct.train.batching import BatchPlan, collate
+from mlx_instruct.train.batching import BatchPlan
 from mlx_instruct.train.step import StepFunctions
 
 
@@ -26,9 +26,7 @@ def base_losses(
     """Per micro-batch of `plan`, the response-token mean loss of `model` as it is now
     (None for micro-batches the run never reaches)."""
     wanted = plan.consumed()
-    batches = [
-        collate([plan.examples[i] for i in plan.batches[b]], plan.max_seq_len) for b in wanted
-    ]
+    batches = [plan.collate(plan.batches[b]) for b in wanted]
     model.eval()  # no dropout
     sums = []
     for batch in batches:

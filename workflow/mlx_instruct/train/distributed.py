@@ -25,7 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import mlx.core as mx
@@ -53,12 +53,7 @@ def shard(batch: Any, group: Any | None) -> Any:
     if group is None:
         return batch
     rows = slice(group.rank(), None, group.size())
-    return replace(
-        batch,
-        tokens=batch.tokens[rows],
-        lengths=batch.lengths[rows],
-        prompt_lens=batch.prompt_lens[rows],
-    )
+    return replace(batch, **{f.name: getattr(batch, f.name)[rows] for f in fields(batch)})
 
 
 def all_sum(tree: Any, group: Any | None) -> Any:

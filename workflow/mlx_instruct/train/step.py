@@ -16,6 +16,8 @@ the vocabulary projection nor the softmax. The gathered count is padded to the l
 among the run's micro-batches of the same padded width, so there is exactly one compiled
 variant per width (as in mlx_lm). Models
 whose head cannot be split off (checked numerically at start) use the dense masked loss.
+With packing (train.packing) the body also takes each input position's segment id and runs
+under the block-diagonal mask; the gathered head and loss are the same.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten, tree_map
 
+from mlx_instruct.config import ConfigError
 from mlx_instruct.train.batching import Batch
 from mlx_instruct.train.distributed import all_sum
+from mlx_instruct.train.packing import PackedBatch, input_segments, packed_body
 
 
 def split_head(model: nn.Module) -> tuple[Callable, Callable] | None:
@@ -80,7 +84,10 @@ def gather_sizes(shapes: list[tuple[int, int]]) -> dict[int, int]:
 
 
 def device_arrays(
-    batch: Batch, gathered: bool, size: int | None = None, targets: np.ndarray | None = None
+    batch: Batch | PackedBatch,
+    gathered: bool,
+    size: int | None = None,
+    targets: np.ndarray | None = None,
 ) -> tuple[mx.array, ...]:
     """The arrays one micro-batch feeds the loss: gathered (inputs, sel, tsel, w) or dense.
 
@@ -115,9 +122,26 @@ def cross_entropy(logits: mx.array, targets: mx.array) -> mx.array:
     return mx.log(total) + top.squeeze(-1) - picked
 
 
-def make_loss(model: nn.Module, gather: bool = True) -> tuple[Callable, bool]:
-    """The summed response-token cross-entropy, and whether it is the gathered form."""
-    parts = split_head(model) if gather else None
+def make_loss(
+    model: nn.Module, gather: bool = True, packing: bool = False
+) -> tuple[Callable, bool]:
+    """The summed response-token cross-entropy, and whether it is the gathered form.
+
+    With `packing` the loss takes (inputs, segments, sel, tsel, w): the gathered form only.
+    """
+    parts = split_head(model) if gather or packing else None
+    if packing:
+        if parts is None:
+            raise ConfigError(
+                "data.packing: the model's output head cannot be split from its body (the "
+                "packed loss needs it); set data.packing: false for this model"
+            )
+        body, head = packed_body(model, parts[0]), parts[1]
+
+        def packed_loss(model, inputs, segments, sel, tsel, w):
+            return gathered_sum(body(inputs, segments), head, sel, tsel, w)
+
+        return packed_loss, True
     if parts is None:
 
         def dense_loss(model, inputs, targets, mask):
@@ -128,12 +152,18 @@ def make_loss(model: nn.Module, gather: bool = True) -> tuple[Callable, bool]:
     body, head = parts
 
     def gathered_loss(model, inputs, sel, tsel, w):
-        hidden = body(inputs)
-        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
-        logits = head(hidden).astype(mx.float32)
-        return (cross_entropy(logits, tsel) * w).sum()
+        return gathered_sum(body(inputs), head, sel, tsel, w)
 
     return gathered_loss, True
+
+
+def gathered_sum(
+    hidden: mx.array, head: Callable, sel: mx.array, tsel: mx.array, w: mx.array
+) -> mx.array:
+    """The weighted cross-entropy sum at the flat positions `sel` of `hidden`."""
+    hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
+    logits = head(hidden).astype(mx.float32)
+    return (cross_entropy(logits, tsel) * w).sum()
 
 
 def mean_and_clip(grads: Any, inv: mx.array, clip: float | None) -> tuple[Any, mx.array, mx.array]:
@@ -223,10 +253,12 @@ class StepFunctions:
         base_values: dict[str, mx.array],
         instrument: bool = True,
         compile: bool = True,
+        packing: bool = False,
     ):
         self.model = model
         self.optimizer = optimizer
-        self.loss_fn, self.gathered = make_loss(model)
+        self.packing = packing
+        self.loss_fn, self.gathered = make_loss(model, packing=packing)
         self.train_sizes: dict[int, int] = {}
         self.eval_sizes: dict[int, int] = {}
         self.instrument = instrument
@@ -305,14 +337,17 @@ class StepFunctions:
         for width, size in gather_sizes(shapes).items():
             sizes[width] = max(sizes.get(width, 0), size)
 
-    def arrays(self, batch: Batch, evaluation: bool = False) -> tuple[mx.array, ...]:
+    def arrays(self, batch: Batch | PackedBatch, evaluation: bool = False) -> tuple[mx.array, ...]:
         sizes = self.eval_sizes if evaluation else self.train_sizes
         width = batch.tokens.shape[1]
         size = max(sizes.get(width, 0), round_up(batch.n_loss_tokens))
         sizes[width] = size
-        return device_arrays(batch, self.gathered, size)
+        arrays = device_arrays(batch, self.gathered, size)
+        if self.packing:  # any batch, packed or not: the loss takes segments
+            return (arrays[0], mx.array(input_segments(batch)), *arrays[1:])
+        return arrays
 
-    def grad(self, batch: Batch, acc: Any = None) -> tuple[mx.array, Any]:
+    def grad(self, batch: Batch | PackedBatch, acc: Any = None) -> tuple[mx.array, Any]:
         arrays = self.arrays(batch)
         if acc is None:
             return self._grad_first(*arrays)
@@ -323,7 +358,7 @@ class StepFunctions:
 
     def train_step(
         self,
-        batches: list[Batch],
+        batches: list[Batch] | list[PackedBatch],
         seeds: list[int] | None = None,
         *,
         group: Any = None,
@@ -350,5 +385,5 @@ class StepFunctions:
             acc, total = all_sum((acc, total), group)
         return self.update(acc, total, max(n_tokens, 1))
 
-    def eval_loss(self, batch: Batch) -> mx.array:
+    def eval_loss(self, batch: Batch | PackedBatch) -> mx.array:
         return self._eval(*self.arrays(batch, evaluation=True))

@@ -72,6 +72,7 @@ class Trainer:
         *,
         seed: int = 0,
         max_seq_len: int = 2048,
+        packing: bool = False,
         template: str = "chat",
         label: str = "run",
         model_path: str | Path | None = None,
@@ -104,8 +105,9 @@ class Trainer:
             lora_scale=self.info.scale,
             base_values=self.info.base_values,
             instrument=instrument,
+            packing=packing,
         )
-        self.plan, self.val_batches = self._batches(train, valid)
+        self.plan, self.val_batches = self._batches(train, valid, packing)
         self.sampler = (
             Sampler(tokenizer, template, s.sample_max_tokens)
             if samples and tokenizer is not None
@@ -120,11 +122,16 @@ class Trainer:
         self.progress = Progress(s.steps, 0, label, enabled=False, silent=True)
         self._stack = contextlib.ExitStack()
 
-    def _batches(self, train: list[Example], valid: list[Example]) -> tuple[BatchPlan, list]:
-        """The training plan and the validation batches, their shapes registered for compiling."""
+    def _batches(
+        self, train: list[Example], valid: list[Example], packing: bool
+    ) -> tuple[BatchPlan, list]:
+        """The training plan and the validation batches, their shapes registered for compiling.
+
+        Validation stays unpacked (the same examples and loss whether the run packs or not).
+        """
         s, seq = self.settings, self.max_seq_len
         seed, budget = zlib.crc32(f"data:{self.seed}".encode()), s.steps * self.accum
-        plan = BatchPlan(train, s.micro_batch_size, seq, seed, s.data_order, budget)
+        plan = BatchPlan(train, s.micro_batch_size, seq, seed, s.data_order, budget, packing)
         val_batches = eval_batches(valid, s.micro_batch_size, s.val_batches, seq)
         self.fns.register(plan.shapes())
         self.fns.register(
@@ -376,7 +383,7 @@ class Trainer:
                 stats = self.fns.train_step(batches, self.micro_seeds(1))
                 mx.eval(stats, self.model.trainable_parameters(), self.optimizer.state)
                 timings.append(time.perf_counter() - tic)
-        mean_len = sum(len(e) for e in self.plan.examples) / len(self.plan.examples)
+        mean_len = self.plan.mean_row_length()
         worst_len = float(worst.lengths.mean())
         steps = self.settings.steps
         return {
