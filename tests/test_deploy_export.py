@@ -114,6 +114,33 @@ def test_base_and_full_runs_export(deploy_base, tmp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize(
+    ("experiment", "method", "quantization"),
+    [
+        ("dora-r8", "dora", None),
+        ("hybrid-r8", "hybrid", None),
+        ("qlora-r8", "qlora", {"base_quantization": {"bits": 8, "group_size": 64}}),
+    ],
+)
+def test_every_adapter_method_fuses_to_what_its_run_computes(
+    deploy_base,  # noqa: F811
+    tmp_path,
+    experiment,
+    method,
+    quantization,
+):
+    from mlx_instruct.sources import load_model
+    from mlx_instruct.train.outputs import load_trained
+
+    run = make_lora_run(deploy_base, tmp_path / "run", method=method, quantization=quantization)
+    assert _export(deploy_base, tmp_path / "out", experiment, run, "--bits") == 0
+    tuned = logits(load_trained(deploy_base, run)[0])
+    fused = load_model(tmp_path / "out" / "fused")[0]
+    assert mx.allclose(logits(fused), tuned, atol=1e-5).item()
+    assert _relative(logits(load_model(deploy_base)[0]), tuned) > 0.1
+    assert not any(isinstance(m, nn.QuantizedLinear) for _, m in fused.named_modules())
+
+
+@pytest.mark.parametrize(
     ("experiment", "extra", "needle"),
     [
         ("lora-r4", ["--bits", "7"], "--bits 7: The requested number of bits 7 is not supported"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
+import mlx.nn as nn
 import pytest
 
 import mlx_instruct  # noqa: F401  (OpenBLAS before mlx)
@@ -38,6 +39,7 @@ def make_lora_run(
     num_layers: int = -1,
     method: str = "lora",
     run_json: dict[str, Any] | None = None,
+    quantization: dict[str, Any] | None = None,
 ) -> Path:
     """A run directory as the train CLI writes it for an adapter method (B != 0)."""
     from mlx_lm.tuner.utils import linear_to_lora_layers
@@ -54,12 +56,17 @@ def make_lora_run(
     for _, module in model.named_modules():
         if hasattr(module, "lora_b"):
             module.lora_b = 0.05 * mx.random.normal(module.lora_b.shape)
+        if method == "hybrid" and isinstance(module, nn.RMSNorm):  # trained norms
+            module.weight = module.weight + 0.1 * mx.random.normal(module.weight.shape)
+            module.unfreeze()
     mx.eval(model.parameters())
     config = {
         "fine_tune_type": "dora" if method == "dora" else "lora",
         "num_layers": num_layers,
         "lora_parameters": lora,
         "method": method,
+        **({"extra_weights": "norms.safetensors"} if method == "hybrid" else {}),
+        **(quantization or {}),
     }
     save_adapters(out, model, config)
     record = {

@@ -127,12 +127,14 @@ def _check_dirs(model_dir: Path, run: Path | None) -> None:
 
 
 def fuse(model: nn.Module) -> nn.Module:
-    """Merge every adapter layer into its base weight (mlx_lm fuse's loop, dequantizing: a
-    qlora run's fused weight is the dequantized base plus its delta, what it trained on)."""
+    """Merge every adapter layer into its base weight, as `mlx_lm fuse --dequantize` does: a
+    qlora run's fused model is its dequantized base plus its deltas, what it trained on."""
+    from mlx_lm.utils import dequantize_model
+
     fused = [(n, m.fuse(dequantize=True)) for n, m in model.named_modules() if hasattr(m, "fuse")]
     if fused:
         model.update_modules(tree_unflatten(fused))
-    return model
+    return dequantize_model(model)
 
 
 def float_dtype(model: nn.Module) -> str:
