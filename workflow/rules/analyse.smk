@@ -1,4 +1,5 @@
 # Stage 4: the tidy results table, bootstrap summary, figures and tables.
+from mlx_instruct import cluster
 from mlx_instruct.analysis import knit as knit_lib
 
 
@@ -14,6 +15,10 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     benchmark:
         f"{RESULTS}/benchmarks/aggregate.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "aggregate", RESULTS),
+        runtime=cluster.runtime(study, "aggregate", RESULTS),
+        gpu=cluster.gpus("aggregate"),
     params:
         config=CONFIG,
         results=RESULTS,
@@ -36,6 +41,10 @@ rule figures:
         f"{RESULTS}/logs/figures.log",
     benchmark:
         f"{RESULTS}/benchmarks/figures.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "figures", RESULTS),
+        runtime=cluster.runtime(study, "figures", RESULTS),
+        gpu=cluster.gpus("figures"),
     params:
         config=CONFIG,
         results=RESULTS,
@@ -55,6 +64,10 @@ rule tables:
         f"{RESULTS}/logs/tables.log",
     benchmark:
         f"{RESULTS}/benchmarks/tables.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "tables", RESULTS),
+        runtime=cluster.runtime(study, "tables", RESULTS),
+        gpu=cluster.gpus("tables"),
     params:
         config=CONFIG,
         results=RESULTS,

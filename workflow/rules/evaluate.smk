@@ -2,6 +2,7 @@
 # One job per run keeps process start-up (MLX, lm-eval imports, model load) to once per
 # model; the CLI writes each suite's file as it completes and skips finished ones, so
 # `snakemake --keep-incomplete` resumes an interrupted evaluation suite by suite.
+from mlx_instruct import cluster
 
 
 rule evaluate:
@@ -18,6 +19,10 @@ rule evaluate:
         f"{RESULTS}/logs/evaluate/{{experiment}}-s{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{experiment}}-s{{seed}}.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "evaluate", RESULTS),
+        runtime=cluster.runtime(study, "evaluate", RESULTS),
+        gpu=cluster.gpus("evaluate"),
     params:
         config=CONFIG,
         fingerprint=study_lib.eval_params(study),

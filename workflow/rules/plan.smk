@@ -4,6 +4,7 @@
 # (so it runs no Snakemake of its own). An arm that does not fit exits 3: the table (fits =
 # NO) and the WARNING in the log are kept for the report, and that arm's training fails loudly
 # on its own; any other failure fails the rule.
+from mlx_instruct import cluster
 
 
 def plan_retention_input(wildcards):
@@ -37,6 +38,10 @@ rule plan:
         f"{RESULTS}/logs/plan.log",
     benchmark:
         f"{RESULTS}/benchmarks/plan.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "plan", RESULTS),
+        runtime=cluster.runtime(study, "plan", RESULTS),
+        gpu=cluster.gpus("plan"),
     params:
         config=CONFIG,
         results=RESULTS,

@@ -1,4 +1,5 @@
 # Stage 1: the base model and the instruction data.
+from mlx_instruct import cluster
 
 
 rule prepare_model:
@@ -8,6 +9,10 @@ rule prepare_model:
         f"{RESULTS}/logs/prepare_model.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_model.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "prepare_model", RESULTS),
+        runtime=cluster.runtime(study, "prepare_model", RESULTS),
+        gpu=cluster.gpus("prepare_model"),
     params:
         source=study["model"]["source"],
         dtype=study["model"].get("dtype", "float32"),
@@ -28,6 +33,10 @@ rule prepare_data:
         f"{RESULTS}/logs/prepare_data.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_data.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "prepare_data", RESULTS),
+        runtime=cluster.runtime(study, "prepare_data", RESULTS),
+        gpu=cluster.gpus("prepare_data"),
     params:
         config=CONFIG,
         fingerprint=study_lib.data_params(study),
@@ -47,6 +56,10 @@ rule prepare_retention:
         f"{RESULTS}/logs/prepare_retention.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_retention.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "prepare_retention", RESULTS),
+        runtime=cluster.runtime(study, "prepare_retention", RESULTS),
+        gpu=cluster.gpus("prepare_retention"),
     params:
         config=CONFIG,
         fingerprint=study_lib.retention_params(study),
@@ -70,6 +83,10 @@ rule data_quality:
         f"{RESULTS}/logs/data_quality.log",
     benchmark:
         f"{RESULTS}/benchmarks/data_quality.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "data_quality", RESULTS),
+        runtime=cluster.runtime(study, "data_quality", RESULTS),
+        gpu=cluster.gpus("data_quality"),
     params:
         config=CONFIG,
         fingerprint=study_lib.quality_params(study),

@@ -4,6 +4,7 @@
 # of the paper (report.qmd, sections, _quarto.yml, bibliography, theme) and the analysis
 # code the cells import (mlx_instruct.analysis.knit.sources), so editing any of them re-renders.
 # The figures are the `figures` rule's files (figures/index.json), shown, not drawn again.
+from mlx_instruct import cluster
 from mlx_instruct.analysis import knit as knit_lib
 
 
@@ -19,6 +20,10 @@ rule report:
         f"{RESULTS}/logs/report.log",
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "report", RESULTS),
+        runtime=cluster.runtime(study, "report", RESULTS),
+        gpu=cluster.gpus("report"),
     params:
         config=CONFIG,
         results=RESULTS,
@@ -32,6 +37,10 @@ rule paper:
         f"{RESULTS}/report/STATUS.md",
     log:
         f"{RESULTS}/logs/paper.log",
+    resources:
+        mem_mb=cluster.mem_mb(study, "paper", RESULTS),
+        runtime=cluster.runtime(study, "paper", RESULTS),
+        gpu=cluster.gpus("paper"),
     params:
         config=CONFIG,
         results=RESULTS,

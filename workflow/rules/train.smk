@@ -1,4 +1,5 @@
 # Stage 2: one training run per (experiment, seed). run.json is written last, atomically.
+from mlx_instruct import cluster
 
 
 rule train:
@@ -13,6 +14,10 @@ rule train:
         f"{RESULTS}/logs/train/{{experiment}}-s{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{experiment}}-s{{seed}}.tsv"
+    resources:
+        mem_mb=cluster.mem_mb(study, "train", RESULTS),
+        runtime=cluster.runtime(study, "train", RESULTS),
+        gpu=cluster.gpus("train"),
     params:
         config=CONFIG,
         fingerprint=lambda w: study_lib.training_params(study, w.experiment, w.seed),
