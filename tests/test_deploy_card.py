@@ -104,6 +104,17 @@ def test_data_licenses_come_from_the_manifest(study, tmp_path):
     assert f"| alpaca | training | {license} |" in body
 
 
+def test_base_model_card_has_no_training_section(study, deploy_base, tmp_path):  # noqa: F811
+    argv = ["--config", str(study["results"] / "config.resolved.yaml"), "--experiment", "base",
+            "--seed", "0", "--model", str(deploy_base), "--bits", "--out", str(tmp_path / "b")]  # fmt: skip
+    assert export(argv) == 0
+    front, body = _card(tmp_path / "b" / "fused", study["results"], tmp_path / "README.md")
+    assert front["datasets"] == [] and front["data_licenses"] == {}
+    assert "Nothing was trained" in body and "| dataset |" not in body
+    assert "| method | none |" in body and "| rank |" not in body
+    assert "### The base model" in body and "Not evaluated" not in body
+
+
 def test_missing_inputs_name_the_file(study, tmp_path, capsys):
     out = tmp_path / "README.md"
     argv = ["--variant-dir", str(tmp_path), "--results", str(study["results"]), "--out", str(out)]

@@ -196,7 +196,8 @@ def render(variant_dir: Path, results: Path) -> str:
     compared = contrasts(summary, experiment, variant, base)
     own = compared[1 if variant != FUSED else 0]["rows"]  # the fused model is the run itself
     name = f"{prov['study']}/{experiment}/s{prov['seed']}/{variant}"
-    data = data_rows(config, settings)
+    trained = prov["method"] != "none"
+    data = data_rows(config, settings) if trained else []
     quant = prov.get("quantization")
     confidence = stats.Bootstrap.from_config(config).confidence
     base_uri = prov["base_model"]["source"].get("uri") or prov["base_model"]["dir"]
@@ -228,7 +229,8 @@ def render(variant_dir: Path, results: Path) -> str:
         name=name, study=prov["study"], experiment=experiment, seed=prov["seed"],
         method=prov["method"], quantization=quant, dtype=_dtype(variant_dir),
         base_uri=base_uri, variant_dir=variant_dir,
-        settings=[(k, _cell(settings[k])) for k in SETTINGS if settings.get(k) is not None],
+        settings=[(k, _cell(settings[k])) for k in SETTINGS if settings.get(k) is not None]
+        if trained else [("method", "none")],
         merge=_merge_text(prov), data=data, confidence=f"{confidence:.0%}",
         ci_method=", ".join(methods) if len(methods) else "BCa", contrasts=compared,
         n_suites=len({r["suite"] for c in compared for r in c["rows"]}),
