@@ -66,7 +66,26 @@ def settings(args: argparse.Namespace) -> dict:
         "micro_batch_size": args.micro_batch,
         "steps": args.steps,
         "grad_clip": 1.0,
+        "dtype": args.dtype,
     }
+
+
+def weight_dtype(model) -> str:
+    """The model's floating weight dtype: mlx_lm trains in it, so ours must too.
+
+    Our trainer casts to `training.dtype` (default float32); before this was passed, the GPU
+    comparison ran ours in float32 against mlx_lm in bfloat16 (67.8 vs 42.0 GB at 7B): on a
+    bfloat16 SmolLM2 on the CPU, 1.40 GB vs 0.95 GB that way, 0.98 GB at the same dtype.
+    """
+    from mlx.utils import tree_flatten
+
+    from mlx_instruct.train.methods import DTYPES
+
+    names = {dtype: name for name, dtype in DTYPES.items()}
+    found = {names[v.dtype] for _, v in tree_flatten(model.parameters()) if v.dtype in names}
+    if len(found) != 1:
+        raise SystemExit(f"{sorted(found)}: expected one floating weight dtype in the model")
+    return found.pop()
 
 
 def load_examples(args: argparse.Namespace, tokenizer):
@@ -173,6 +192,7 @@ def worker(args: argparse.Namespace) -> dict:
     from mlx_lm import load
 
     model, tokenizer = load(args.model)
+    args.dtype = weight_dtype(model)
     examples = load_examples(args, tokenizer)
     cpu0 = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,9 +214,13 @@ def worker(args: argparse.Namespace) -> dict:
             from packing_arms import interleave
 
             def make(arm: str):
-                model = load(args.model)[0]
+                model, packed = load(args.model)[0], arm == "packed"
+                rows = args.packed_micro_batch if packed else args.micro_batch
+                arm_args = argparse.Namespace(
+                    **{**vars(args), "micro_batch": rows or args.micro_batch}
+                )
                 return our_trainer(
-                    args, model, tokenizer, examples, f"{tmp}/{arm}", True, arm == "packed"
+                    arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed
                 )
 
             return {"arm": "packing", "arms": interleave(args.steps, args.warmup, make)}
@@ -273,6 +297,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--packing", action="store_true", help="packed vs unpacked (ours)")
+    parser.add_argument("--packed-micro-batch", type=int, default=None,
+                        help="rows per packed micro-batch (default --micro-batch); fewer rows "
+                        "match the unpacked arm's tokens per step")  # fmt: skip
     parser.add_argument("--arm", default=None, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -380,7 +407,8 @@ def packing_main(args: argparse.Namespace) -> int:
     from mlx_instruct.train.instrument import hardware, versions
 
     arms = spawn(args, "packing")["arms"]
-    title = (f"SmolLM2-135M LoRA r{args.rank}, micro-batch {args.micro_batch} rows, max length "
+    rows = f"{args.micro_batch}/{args.packed_micro_batch or args.micro_batch}"
+    title = (f"SmolLM2-135M LoRA r{args.rank}, micro-batch {rows} rows (unpacked/packed), max length "
              f"{args.max_seq_len}, {args.steps} steps per arm interleaved ({args.warmup} left out)")  # fmt: skip
     found = report(arms, title)
     print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
