@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("export", "merge", "speculative", "loadtest", "card")
+COMMANDS = ("aggregate", "export", "merge", "speculative", "loadtest", "card", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
