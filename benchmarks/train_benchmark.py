@@ -189,7 +189,8 @@ def summarise(arm: str, times: list[float], tokens: list[int], warmup: int) -> d
 def worker(args: argparse.Namespace) -> dict:
     """One arm alone in this process (its peak memory), or all three interleaved step by step."""
     import mlx.core as mx
-    from mlx_lm import load
+
+    from mlx_instruct.sources.models import load_model as load
 
     model, tokenizer = load(args.model)
     args.dtype = weight_dtype(model)
@@ -230,6 +231,7 @@ def worker(args: argparse.Namespace) -> dict:
                     args, load(args.model)[0], tokenizer, examples, f"{tmp}/{name}", name == "ours"
                 )
                 for name in ("ours", "ours-bare")
+                if name in args.arms.split(",")
             }
             logs: dict[str, tuple[list[float], list[int]]] = {name: ([], []) for name in ours}
             for trainer in ours.values():
@@ -237,7 +239,7 @@ def worker(args: argparse.Namespace) -> dict:
 
             def between() -> None:
                 order = list(ours.items())
-                if len(logs["ours"][0]) % 2:  # alternate which of ours runs first
+                if len(next(iter(logs.values()))[0]) % 2:  # alternate which of ours runs first
                     order.reverse()
                 for name, trainer in order:
                     before = trainer.state.tokens
@@ -370,7 +372,7 @@ def print_table(
     def median(arm: str, key: str) -> float:
         return arm_median(interleaved, arm, key)
 
-    print(f"\nSmolLM2-135M LoRA r{args.rank} (scale {args.alpha / args.rank}) on all 7 projections, "
+    print(f"\n{Path(args.model).name} LoRA r{args.rank} (scale {args.alpha / args.rank}) on all 7 projections, "
           f"micro-batch {args.micro_batch}, max length {args.max_seq_len}, {args.steps} steps "
           f"({args.warmup} warm-up left out), {args.rounds} interleaved round(s)")  # fmt: skip
     print(
@@ -389,13 +391,18 @@ def main() -> int:
     ensure_inputs(args)
     if args.packing:
         return packing_main(args)
+    from machine import describe, line
+
+    found_machine = describe()
+    print(line(found_machine), flush=True)
     arms = args.arms.split(",")
     interleaved, alone = run_arms(args, arms)
     print_table(args, interleaved, alone, arms)
     found = ratios(args, interleaved, alone, arms)
     print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
     if args.json:
-        record = {"args": vars(args), "interleaved": interleaved, "alone": alone, "ratios": found}
+        record = {"args": vars(args), "interleaved": interleaved, "alone": alone, "ratios": found,
+                  **found_machine}  # fmt: skip
         Path(args.json).write_text(json.dumps(record, indent=2))
     return 0
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Issue 13's GPU measurements at Mistral-7B shape, on the lent device, in stages that each fit
+# one call (docs/training.md "On the GPU (7B shape)", docs/evaluation.md).
+#   bash benchmarks/gpu_issue13.sh install   # each call that carries .mlxcuda-a/-b and .whl
+#   bash benchmarks/gpu_issue13.sh train     # train_benchmark (Alpaca, long) + host_time
+#   bash benchmarks/gpu_issue13.sh generate  # generation_benchmark, batch 1 to 64
+# Inputs travel in the git-ignored .bench7b (made here: benchmarks/long_examples.py and
+#   prepare_model('random://mistral-7b?weights=false', .bench7b/mistral-7b, dtype='bfloat16')
+#   with the GPU check's data stage output in .bench7b/alpaca); the four wheels the code needs
+#   beyond the image (jsonschema, jsonschema-specifications, referencing, rpds-py) in .whl.
+# Results (JSON + logs) go to $OUT.
+set -euo pipefail
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+model=.bench7b/mistral-7b
+step() {  # step NAME COMMAND...: its log in $out/NAME.log; a failure does not stop the stage
+  local name=$1
+  shift
+  "$@" 2>&1 | tee "$out/$name.log" || echo "gpu_issue13.sh: $name failed (exit $?)" >&2
+}
+case ${1:?stage: install, train or generate} in
+install)
+  bash tools/device/install.sh
+  if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl
+  fi
+  ;;
+train)
+  source /tmp/device-env.sh
+  common=(--model "$model" --max-seq-len 1024 --rank 32 --alpha 16 --warmup 3 --arms mlx_lm,ours)
+  step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/alpaca \
+    --micro-batch 8 --steps 10 --json "$out/train_alpaca.json"
+  step train_long python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/long \
+    --micro-batch 4 --steps 8 --json "$out/train_long.json"
+  step host_time python benchmarks/host_time.py --model "$model" --data .bench7b/alpaca \
+    --micro-batch 8 --steps 10 --warmup 3 --json "$out/host_time.json"
+  ;;
+generate)
+  source /tmp/device-env.sh
+  step gen_small python benchmarks/generation_benchmark.py --model "$model" --prompts 16 \
+    --max-tokens 64 --batch-sizes 1 16 --loglik-items 0 --json "$out/gen_small.json"
+  step gen_large python benchmarks/generation_benchmark.py --model "$model" --prompts 64 \
+    --peer-prompts 8 --max-tokens 64 --batch-sizes 16 32 64 --repeats 2 --loglik-items 0 \
+    --json "$out/gen_large.json"
+  ;;
+*)
+  echo "gpu_issue13.sh: stage must be install, train or generate, got $1" >&2
+  exit 2
+  ;;
+esac
