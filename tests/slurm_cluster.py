@@ -48,7 +48,7 @@ class Cluster:
         return done.stdout
 
     def jobs(self) -> list[dict[str, str]]:
-        """Every job slurmctld still holds (finished ones stay MinJobAge = 600 s)."""
+        """Every job slurmctld holds: finished ones stay MinJobAge (3600 s, the whole test)."""
         out = self.run("squeue", "--states=all", "--noheader", "--format=%i|%T|%k|%j")
         keys = ("id", "state", "comment", "name")
         return [dict(zip(keys, line.split("|"), strict=True)) for line in out.splitlines()]
@@ -111,7 +111,7 @@ def _conf(root: Path) -> str:
         "SelectTypeParameters": "CR_Core_Memory",  # mem_mb requests are enforced at scheduling
         "MpiDefault": "none",
         "ReturnToService": 2,
-        "MinJobAge": 600,  # finished jobs stay visible to squeue (the plugin's status source)
+        "MinJobAge": 3600,  # finished jobs stay visible to squeue (the plugin's status source)
         "AccountingStorageType": "accounting_storage/none",
         "JobAcctGatherType": "jobacct_gather/none",
         "JobCompType": "jobcomp/none",
