@@ -4,6 +4,7 @@
 from pathlib import Path
 
 import mlx_instruct.study as study_lib
+from mlx_instruct.deploy import settings as deploy_lib
 
 study = study_lib.resolve_study(config, Path(workflow.basedir))
 STUDY = study["study"]
@@ -20,6 +21,11 @@ include: "workflow/rules/plan.smk"
 include: "workflow/rules/report.smk"
 
 
+if deploy_lib.settings(study):
+
+    include: "workflow/rules/deploy.smk"
+
+
 rule all:
     default_target: True
     input:
@@ -28,6 +34,7 @@ rule all:
         f"{RESULTS}/figures/index.json",
         f"{RESULTS}/tables/index.json",
         f"{RESULTS}/report/STATUS.md",
+        [f"{RESULTS}/{path}" for path in deploy_lib.outputs(study)],
 
 
 onsuccess:

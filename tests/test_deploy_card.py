@@ -14,8 +14,8 @@ from conftest import load_results_fixture
 from test_deploy_support import deploy_base, make_lora_run  # noqa: F401
 
 from mlx_instruct.deploy.card import interval, main
-from mlx_instruct.deploy.export import evaluated_as
 from mlx_instruct.deploy.export import main as export
+from mlx_instruct.deploy.settings import evaluated_as
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,10 @@ def validate(config: dict[str, Any], source: str = "<config>") -> dict[str, Any]
             raise ConfigError(
                 f"{source}: experiments.{name}.retention_fraction needs a data.retention source"
             )
+    from mlx_instruct.deploy.settings import check as check_deployment
     from mlx_instruct.resources import ResourceError, check_study
+
+    check_deployment(config, source)
 
     try:
         check_study(config)

@@ -7,7 +7,7 @@ The front matter is built as data and dumped with yaml.safe_dump (so it always p
 prose lives in templates/model-card.md. Results come from the study's summary.csv only: the
 source run vs the baseline, and for a quantized variant the variant vs the baseline and vs its
 fused source (the run itself), each "not evaluated" where the summary has no such rows.
-A variant is filed under `export.evaluated_as(experiment, variant)` in the study's results,
+A variant is filed under `settings.evaluated_as(experiment, variant)` in the study's results,
 the name the rules give its evaluation.
 """
 
@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from mlx_instruct.config import baseline, experiment_settings
-from mlx_instruct.deploy.export import FUSED, evaluated_as
+from mlx_instruct.deploy.settings import DEPLOY_SUMMARY, FUSED, evaluated_as
 from mlx_instruct.io import write_text
 
 EXIT_USAGE = 2
@@ -189,7 +189,9 @@ def render(variant_dir: Path, results: Path) -> str:
     if not (results / "summary.csv").is_file():
         raise CardError(f"{results / 'summary.csv'}: not found (run the aggregate stage first)")
     config = tidy.study_config(results)
-    summary = pd.read_csv(results / "summary.csv")
+    # the deployment aggregate's contrasts (variant vs base, vs its fused source) beside the study's
+    found = [results / name for name in ("summary.csv", DEPLOY_SUMMARY)]
+    summary = pd.concat([pd.read_csv(p) for p in found if p.is_file()], ignore_index=True)
     experiment, variant = prov["experiment"], prov["variant"]
     settings = prov.get("settings") or experiment_settings(config, experiment)
     base = baseline(config)

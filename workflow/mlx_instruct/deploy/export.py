@@ -29,13 +29,13 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_instruct.config import ConfigError, experiment_settings, fingerprint, load_config
+from mlx_instruct.deploy.settings import FUSED, variant_name
 from mlx_instruct.io import atomic_dir, write_json
 from mlx_instruct.provenance import MODEL_PACKAGES, git_state, package_versions, python_version
 from mlx_instruct.sources import load_model, read_source
 from mlx_instruct.train.outputs import ADAPTER_CONFIG, load_trained
 
 EXIT_USAGE = 2
-FUSED = "fused"
 QUANT_MODE = "affine"  # mlx_lm convert's default; the modes with scales+biases per group
 
 
@@ -56,16 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group-size", type=int, default=64, help="quantization group size")
     parser.add_argument("--out", required=True, help="export directory to write")
     return parser
-
-
-def variant_name(bits: int) -> str:
-    return f"q{bits}"
-
-
-def evaluated_as(experiment: str, variant: str) -> str:
-    """The experiment name a variant's evaluation is filed under in the study's results: the
-    fused model is the run itself (the same weights up to rounding), a quantized one its own arm."""
-    return experiment if variant == FUSED else f"{experiment}-{variant}"
 
 
 def check_quantization(bits: list[int], group_size: int) -> None:
