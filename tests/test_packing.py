@@ -94,6 +94,29 @@ def test_packed_mask_is_each_examples_unpacked_mask(rows):
     assert batch.n_loss_tokens == sum(len(ex) - ex.prompt_len for row in rows for ex in row)
 
 
+def test_data_parallel_ranks_split_packed_rows_whole(tiny):  # noqa: F811
+    """`processes: N` gives each rank whole packed rows: together they are the batch."""
+    from mlx_instruct.train import distributed
+
+    class Group:  # the two methods shard reads of an mx.distributed group
+        def __init__(self, rank):
+            self._rank = rank
+
+        def rank(self):
+            return self._rank
+
+        def size(self):
+            return 2
+
+    plan = BatchPlan(load_examples(tiny), 4, 128, seed=2, packing=True)
+    batch = plan.next()
+    parts = [distributed.shard(batch, Group(rank)) for rank in (0, 1)]
+    assert all(isinstance(p, PackedBatch) and len(p.tokens) == 2 for p in parts)
+    assert sum(p.n_loss_tokens for p in parts) == batch.n_loss_tokens
+    assert (parts[1].segments == batch.segments[1::2]).all()
+    assert (parts[0].response == batch.response[0::2]).all()
+
+
 # ---- exactness on a model -------------------------------------------------------------------
 
 
