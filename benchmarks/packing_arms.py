@@ -6,11 +6,14 @@ metric on; `unpacked` batches as mlx_lm does (length-sorted, padded to 1 + a mul
 tokens). One step of each, alternating which goes first, in one process, so load from other
 processes on a shared machine hits both alike. tokens/s counts the real tokens fed to the
 model (padding excluded): a packed step carries more of them, so the arms compare per token.
+Tokens per CPU-second (this process's CPU time over the step) is also reported: on a machine
+shared with other processes it counts only the time the step ran, not the time it waited.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +40,8 @@ def interleave(steps: int, warmup: int, make_trainer: Callable[[str], Any]) -> d
 
     trainers = {arm: make_trainer(arm) for arm in ARMS}
     logs: dict[str, dict[str, Any]] = {
-        arm: {"step_times": [], "tokens": [], "peak_memory_gb": 0.0} for arm in ARMS
+        arm: {"step_times": [], "cpu_times": [], "tokens": [], "peak_memory_gb": 0.0}
+        for arm in ARMS
     }
     for trainer in trainers.values():
         trainer.begin()
@@ -47,16 +51,17 @@ def interleave(steps: int, warmup: int, make_trainer: Callable[[str], Any]) -> d
             order.reverse()
         for arm, trainer in order:
             mx.reset_peak_memory()
-            before = trainer.state.tokens
+            before, cpu = trainer.state.tokens, time.process_time()
             row = trainer.train_step()
             log = logs[arm]
+            log["cpu_times"].append(time.process_time() - cpu)
             log["step_times"].append(row["step_time_s"])
             log["tokens"].append(row["tokens"] - before)
             log["peak_memory_gb"] = max(log["peak_memory_gb"], mx.get_peak_memory() / 1e9)
     result = {}
     for arm, trainer in trainers.items():
         trainer.finish()
-        times, tokens = logs[arm]["step_times"], logs[arm]["tokens"]
+        times, tokens, cpu = logs[arm]["step_times"], logs[arm]["tokens"], logs[arm]["cpu_times"]
         result[arm] = {
             **logs[arm],
             **epoch_shape(trainer.plan),
@@ -65,6 +70,7 @@ def interleave(steps: int, warmup: int, make_trainer: Callable[[str], Any]) -> d
             "tokens_per_s_step_median": statistics.median(
                 n / t for n, t in zip(tokens[warmup:], times[warmup:], strict=True)
             ),
+            "tokens_per_cpu_s": sum(tokens[warmup:]) / sum(cpu[warmup:]),
         }
     return result
 
@@ -72,15 +78,21 @@ def interleave(steps: int, warmup: int, make_trainer: Callable[[str], Any]) -> d
 def report(arms: dict[str, dict[str, Any]], title: str) -> dict[str, float]:
     """Print the table and return the packed / unpacked ratios."""
     print(f"\n{title}")
-    print(f"{'arm':>9} {'tokens/s':>9} {'incl. compile':>14} {'step median':>12} "
+    print(f"{'arm':>9} {'tokens/s':>9} {'incl. compile':>14} {'step median':>12} {'per CPU-s':>10} "
           f"{'padding':>8} {'widths':>7} {'ex/micro-batch':>15} {'peak GB':>8}")  # fmt: skip
     for arm in ARMS:
         r = arms[arm]
         print(f"{arm:>9} {r['tokens_per_s']:9.1f} {r['tokens_per_s_with_compile']:14.1f} "
-              f"{r['tokens_per_s_step_median']:12.1f} {r['padding_share']:8.1%} {r['widths']:7d} "
+              f"{r['tokens_per_s_step_median']:12.1f} {r['tokens_per_cpu_s']:10.1f} "
+              f"{r['padding_share']:8.1%} {r['widths']:7d} "
               f"{r['examples_per_micro_batch']:15.1f} {r['peak_memory_gb']:8.3f}")  # fmt: skip
     packed, unpacked = arms["packed"], arms["unpacked"]
     return {
         f"packed / unpacked {key}": packed[key] / unpacked[key]
-        for key in ("tokens_per_s", "tokens_per_s_with_compile", "tokens_per_s_step_median")
+        for key in (
+            "tokens_per_s",
+            "tokens_per_s_with_compile",
+            "tokens_per_s_step_median",
+            "tokens_per_cpu_s",
+        )
     }

@@ -409,18 +409,18 @@ def main() -> int:
 
 def packing_main(args: argparse.Namespace) -> int:
     """Packed vs unpacked, interleaved in one fresh process; the table and the ratios."""
+    from machine import describe, line
     from packing_arms import report
 
-    from mlx_instruct.train.instrument import hardware, versions
-
+    machine = describe()
+    print(line(machine), flush=True)
     arms = spawn(args, "packing")["arms"]
     rows = f"{args.micro_batch}/{args.packed_micro_batch or args.micro_batch}"
-    title = (f"SmolLM2-135M LoRA r{args.rank}, micro-batch {rows} rows (unpacked/packed), max length "
-             f"{args.max_seq_len}, {args.steps} steps per arm interleaved ({args.warmup} left out)")  # fmt: skip
+    title = (f"{Path(args.model).name} LoRA r{args.rank}, micro-batch {rows} rows (unpacked/packed), "
+             f"max length {args.max_seq_len}, {args.steps} steps per arm interleaved "
+             f"({args.warmup} left out)")  # fmt: skip
     found = report(arms, title)
     print("\n" + "\n".join(f"{k}: {v:.3f}" for k, v in found.items()))
-    machine = {"versions": versions(), "hardware": hardware()}
-    print(json.dumps(machine))
     if args.json:
         record = {"args": vars(args), "arms": arms, "ratios": found, **machine}
         Path(args.json).write_text(json.dumps(record, indent=2))
