@@ -33,6 +33,7 @@ rule figures:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
         quality=f"{RESULTS}/data/quality.json",  # data_quality rule (map, scores, targets)
+        deployment=[f"{RESULTS}/{path}" for path in deploy_lib.tables(study)],
         # the code that draws them: editing a figure function redraws it (and the report)
         code=knit_lib.figure_sources(),
     output:
@@ -58,6 +59,7 @@ rule tables:
         table=f"{RESULTS}/results.parquet",
         summary=f"{RESULTS}/summary.csv",
         quality=f"{RESULTS}/data/quality.json",  # data_quality rule (map, scores, targets)
+        deployment=[f"{RESULTS}/{path}" for path in deploy_lib.tables(study)],
     output:
         f"{RESULTS}/tables/index.json",
     log:

@@ -195,10 +195,14 @@ rule loadtest:
         requests=DEPLOY["loadtest"]["requests"],
         max_tokens=DEPLOY["loadtest"]["max_tokens"],
         timeout=DEPLOY["loadtest"]["timeout_s"],
+        # the over-context probe exceeds the length the study tuned for: a prompt over the
+        # model's own window (32k for Mistral) held the CPU server past every timeout (smoke)
+        context=study["data"].get("max_seq_len", 1024),
     shell:
         "python -m mlx_instruct.deploy loadtest --model {params.model} "
         "--concurrency {params.levels} --requests {params.requests} "
-        "--max-tokens {params.max_tokens} --timeout {params.timeout} --out {output} > {log} 2>&1"
+        "--max-tokens {params.max_tokens} --timeout {params.timeout} "
+        "--max-context {params.context} --out {output} > {log} 2>&1"
 
 
 rule deploy_aggregate:

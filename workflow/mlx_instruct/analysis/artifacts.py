@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from mlx_instruct import provenance
+from mlx_instruct.analysis import deployment as D
 from mlx_instruct.analysis import extensions as E
 from mlx_instruct.analysis import figures as F
 from mlx_instruct.analysis import figures_data as FD
@@ -52,6 +53,7 @@ FIGURES = [
     Artifact("effective_rank", W.effective_rank, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: W.effective_rank(s.table("delta_ranks"), s.order)),
     Artifact("extensions", FE.curves, ("training_curves.parquet",), "Extension arms and their controls: loss curves and throughput.", lambda s: FE.curves(s.curves, E.arms(s.config))),
     Artifact("data_map", FD.data_map, ("data/embedding_map.parquet",), "MiniLM embedding map of the training instructions.", lambda s: FD.data_map(s.table("data/embedding_map"))),
+    Artifact("deployment_pareto", D.pareto, ("deployment.parquet", "deployment_summary.csv"), "Quality against memory per deployed model and precision.", lambda s: D.pareto(s.deployment, s.deployment_summary)),
     Artifact("quality_scores", FD.quality_scores, ("data/quality_scores.parquet",), "Composite data-quality score per training example.", lambda s: FD.quality_scores(s.table("data/quality_scores"))),
 ]  # fmt: skip
 
@@ -76,6 +78,10 @@ TABLES = [
     Artifact("subspace", T.subspace_table, ("lora_subspace.parquet",), "Subspace similarity summary.", lambda s: T.subspace_table(s.table("lora_subspace"))),
     Artifact("effective_rank", T.effective_rank_table, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: T.effective_rank_table(s.table("delta_ranks"), s.order)),
     Artifact("extensions", E.table, ("runs.parquet", "results.parquet"), "Extension arms vs their controls (the plan's section 15).", lambda s: E.table([f for key in E.EXTENSION_KEYS for f in E.facts(s, key)])),
+    Artifact("deployment", D.deployment_table, ("deployment.parquet", "deployment_summary.csv"), "Memory, speed and quality per deployed model and precision.", lambda s: D.deployment_table(s.deployment, s.deployment_summary)),
+    Artifact("deployment_drift", D.drift_table, ("deployment_summary.csv",), "Quantization and merge drift, paired per item.", lambda s: D.drift_table(s.deployment_summary)),
+    Artifact("serving", D.serving_table, ("deployment.parquet",), "mlx_lm.server under load and failure probes.", lambda s: D.serving_table(s.deployment)),
+    Artifact("speculative", D.speculative_table, ("deployment.parquet",), "Speculative decoding with a quantized draft.", lambda s: D.speculative_table(s.deployment)),
     Artifact("qualitative", T.qualitative_grid, ("generations.parquet",), "Before/after responses to the research plan's prompts.", lambda s: T.qualitative_grid(s.table("generations"), "seed_prompts", s.order)),
 ]  # fmt: skip
 

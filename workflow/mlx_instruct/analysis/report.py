@@ -197,6 +197,15 @@ class Study:
         return _read(self.dir / f"{name}.parquet")
 
     @cached_property
+    def deployment(self) -> pd.DataFrame:
+        """deployment.parquet (the optional deployment stage; empty without it)."""
+        return self.table("deployment")
+
+    @cached_property
+    def deployment_summary(self) -> pd.DataFrame:
+        return _read(self.dir / "deployment_summary.csv", "csv")
+
+    @cached_property
     def curves(self) -> pd.DataFrame:
         return self.table("training_curves")
 

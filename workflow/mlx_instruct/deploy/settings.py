@@ -163,7 +163,11 @@ def targets(config: dict[str, Any]) -> list[str]:
     return files
 
 
+def tables(config: dict[str, Any]) -> list[str]:
+    """The aggregate's two tables, which the figures, tables and report read (if deployed)."""
+    return [DEPLOY_TABLE, DEPLOY_SUMMARY] if settings(config) is not None else []
+
+
 def outputs(config: dict[str, Any]) -> list[str]:
     """What `snakemake` builds for the stage: its files and the aggregate's two tables."""
-    files = targets(config)
-    return [*files, DEPLOY_TABLE, DEPLOY_SUMMARY] if files else []
+    return [*targets(config), *tables(config)]
