@@ -4,21 +4,28 @@
 #   bash benchmarks/gpu_issue13.sh install   # each call that carries .mlxcuda-a/-b and .whl
 #   bash benchmarks/gpu_issue13.sh train     # train_benchmark (Alpaca, long) + host_time
 #   bash benchmarks/gpu_issue13.sh generate  # generation_benchmark, batch 1 to 64
+#   bash benchmarks/gpu_issue13.sh all       # generate, then train (logs land as each ends)
 # Inputs travel in the git-ignored .bench7b (made here: benchmarks/long_examples.py and
 #   prepare_model('random://mistral-7b?weights=false', .bench7b/mistral-7b, dtype='bfloat16')
 #   with the GPU check's data stage output in .bench7b/alpaca); the four wheels the code needs
 #   beyond the image (jsonschema, jsonschema-specifications, referencing, rpds-py) in .whl.
-# Results (JSON + logs) go to $OUT.
+# Results go to $OUT: one JSON per step and one log.
 set -euo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 model=.bench7b/mistral-7b
-step() {  # step NAME COMMAND...: its log in $out/NAME.log; a failure does not stop the stage
+step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop the stage
   local name=$1
   shift
-  "$@" 2>&1 | tee "$out/$name.log" || echo "gpu_issue13.sh: $name failed (exit $?)" >&2
+  echo "=== $name" | tee -a "$out/log"
+  "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-case ${1:?stage: install, train or generate} in
+stage=${1:?stage: install, train, generate or all}
+if [ "$stage" = all ]; then
+  bash "$0" generate
+  exec bash "$0" train
+fi
+case $stage in
 install)
   bash tools/device/install.sh
   if [ -d .whl ]; then
@@ -31,10 +38,10 @@ train)
   common=(--model "$model" --max-seq-len 1024 --rank 32 --alpha 16 --warmup 3 --arms mlx_lm,ours)
   step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/alpaca \
     --micro-batch 8 --steps 10 --json "$out/train_alpaca.json"
-  step train_long python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/long \
-    --micro-batch 4 --steps 8 --json "$out/train_long.json"
   step host_time python benchmarks/host_time.py --model "$model" --data .bench7b/alpaca \
     --micro-batch 8 --steps 10 --warmup 3 --json "$out/host_time.json"
+  step train_long python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/long \
+    --micro-batch 4 --steps 8 --json "$out/train_long.json"
   ;;
 generate)
   source /tmp/device-env.sh
@@ -45,7 +52,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train or generate, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, generate or all, got $1" >&2
   exit 2
   ;;
 esac
