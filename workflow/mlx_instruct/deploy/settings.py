@@ -39,7 +39,10 @@ def settings(config: dict[str, Any]) -> dict[str, Any] | None:
         else:
             resolved[key] = copy.deepcopy(value)
     resolved.setdefault("experiments", list(config["experiments"]))
-    trained = [e for e in resolved["experiments"] if _method(config, e) != "none"]
+    known = [
+        e for e in resolved["experiments"] if e in config["experiments"]
+    ]  # check() names the rest
+    trained = [e for e in known if _method(config, e) != "none"]
     first = trained[0] if trained else resolved["experiments"][0]
     for part in ("speculative", "loadtest"):
         resolved[part].setdefault("experiment", first)
