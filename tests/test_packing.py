@@ -295,6 +295,7 @@ def test_packing_through_the_train_cli_and_the_fingerprints(tiny, tmp_path):  # 
     from mlx_instruct.train.__main__ import main
 
     base = study()
+    base.pop("deployment", None)  # smoke.yaml's names experiments this study replaces
     packed = copy.deepcopy(base)
     packed["data"]["packing"] = True
     cfg.validate(packed)
