@@ -84,6 +84,7 @@ def test_summary_holds_the_medians(profiled):
     path = profiled["outs"]["fused"]
     summary = json.loads(path.with_suffix(".json").read_text())
     assert (summary["n"], summary["batch_size"], summary["repeats"]) == (N, BATCH, REPEATS)
+    assert [len(summary["load_average"][k]) for k in ("before", "after")] == [3, 3]
     for metric in TIMED:
         assert summary["medians"]["batch1"][metric] == statistics.median(
             _values(path, "batch1", metric)

@@ -19,12 +19,14 @@ decode speed). Rows (suite "profile"):
   run's adapters: `efficiency.disk_sizes`), parameters (`efficiency.count_parameters`)
 
 Greedy, after one warm-up of each path; OpenBLAS gets every usable core (speed only).
-The `.json` beside the rows holds the median of each metric per benchmark.
+The `.json` beside the rows holds the median of each metric per benchmark and the machine's
+load average before and after: on a shared CPU the speeds scale with the neighbours' load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     blas.set_threads(blas.usable_cores())
     prompts = [(item, encode_prompt(tokenizer, text)) for item, text in texts]
+    load_before = os.getloadavg()
     start = time.perf_counter()
     rows = measure(model, tokenizer, prompts, args.max_tokens, args.batch_size, args.repeats)
     rows += model_rows(model, args.model, args.run)
@@ -199,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "blas": blas.describe(),
         "seconds": round(time.perf_counter() - start, 2),
+        "load_average": {"before": load_before, "after": os.getloadavg()},  # 1/5/15 min
         "medians": medians(rows),
     }
     write_json(args.out.with_suffix(".json"), summary)
