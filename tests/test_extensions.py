@@ -21,6 +21,7 @@ def _smoke() -> dict:
 
 def _config(**experiments) -> dict:
     config = copy.deepcopy(_smoke())
+    config.pop("deployment")  # it names smoke.yaml's experiments, which this study replaces
     config["experiments"] = {
         "base": {"method": "none"},
         "lora-r8": {"rank": 8, "seeds": [0, 1]},

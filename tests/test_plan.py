@@ -31,6 +31,7 @@ def _study(tmp_path: Path, experiments: dict) -> Path:
     """configs/smoke.yaml with only `experiments` and a few cheap suites (a short test)."""
     study = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     study["experiments"] = {"base": {"method": "none"}, **experiments}
+    study.pop("deployment")  # it names experiments and suites this study replaces
     study["evaluation"]["suites"] = SUITES
     study["evaluation"]["workers"] = 2
     study["report"]["pairs"] = []

@@ -82,6 +82,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def study(**training: Any) -> dict[str, Any]:
     config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    config.pop("deployment")  # it names smoke.yaml's experiments, which this study replaces
     config = copy.deepcopy(config)
     config["training"] = {**TRAINING, **training}
     config["experiments"] = {

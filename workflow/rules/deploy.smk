@@ -3,7 +3,8 @@
 # the quantized variants run the deployment suites, every variant is profiled, a merge of two
 # adapters is evaluated like a run, and one model is decoded with a draft and served under load.
 # Which models, variants and files: mlx_instruct.deploy.settings (one place). Rules that load a
-# model ask the cluster for an evaluation's envelope: each loads one model and generates.
+# model ask the cluster for an evaluation's envelope (each loads one model and generates);
+# the merge, aggregate and cards, for the analysis rules' (tables and small tensors).
 from mlx_instruct.deploy import settings as deploy_lib
 
 DEPLOY = deploy_lib.settings(
@@ -109,6 +110,10 @@ rule merge_adapters:
         f"{DEPLOY_DIR}/merge/{{merge}}/run.json",
     log:
         f"{RESULTS}/logs/deploy/merge-{{merge}}.log",
+    resources:
+        mem_mb=cluster.mem_mb(study, "aggregate", RESULTS),
+        runtime=cluster.runtime(study, "aggregate", RESULTS),
+        gpu=cluster.gpus("aggregate"),
     params:
         config=CONFIG,
         parents=lambda w, input: " ".join(str(Path(run).parent) for run in input.runs),
@@ -218,6 +223,10 @@ rule deploy_aggregate:
         summary=f"{RESULTS}/{deploy_lib.DEPLOY_SUMMARY}",
     log:
         f"{RESULTS}/logs/deploy/aggregate.log",
+    resources:
+        mem_mb=cluster.mem_mb(study, "aggregate", RESULTS),
+        runtime=cluster.runtime(study, "aggregate", RESULTS),
+        gpu=cluster.gpus("aggregate"),
     params:
         config=CONFIG,
         results=RESULTS,
@@ -236,6 +245,10 @@ rule model_card:
         f"{DEPLOY_DIR}/{{experiment}}/s{{seed}}/{{variant}}/README.md",
     log:
         f"{RESULTS}/logs/deploy/card-{{experiment}}-s{{seed}}-{{variant}}.log",
+    resources:
+        mem_mb=cluster.mem_mb(study, "report", RESULTS),
+        runtime=cluster.runtime(study, "report", RESULTS),
+        gpu=cluster.gpus("report"),
     params:
         results=RESULTS,
         variant=lambda w: f"{DEPLOY_DIR}/{w.experiment}/s{w.seed}/{w.variant}",

@@ -32,8 +32,9 @@ from mlx_instruct.config import ConfigError
 
 PROBE_LENGTHS = (5, 7)  # two examples of the start-up check, packed into one row
 # The start-up check's bound on the relative error of packed hidden states: rounding in the
-# body's dtype (float32 keeps ~1e-6), far below what absolute positions give (order 1).
-ALLOWED_ERROR = {mx.float32: 1e-4, mx.float16: 3e-2, mx.bfloat16: 3e-2}
+# body's dtype (float32 keeps ~1e-6; a random Mistral-7B in bfloat16 gave 0.043 on an H100,
+# 32 layers of rounding), far below what absolute positions give (order 1).
+ALLOWED_ERROR = {mx.float32: 1e-4, mx.float16: 0.1, mx.bfloat16: 0.1}
 
 
 def pack(lengths: Sequence[int], capacity: int, seed: int) -> list[list[int]]:
