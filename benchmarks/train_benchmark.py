@@ -118,6 +118,23 @@ def peer_model(model, s: dict):
     )  # fmt: skip
 
 
+class LastStepEnd:
+    """When mlx_lm's last step ended: its loss report, before `train` saves the adapters.
+
+    Timed up to `train`'s return instead, the peer's last step carried the adapter save
+    (0.98 s against ~0.53 s per step on long rows on the H100, docs/training.md)."""
+
+    def __init__(self, steps: int):
+        self.steps, self.at = steps, float("nan")
+
+    def on_train_loss_report(self, info: dict) -> None:
+        if info["iteration"] == self.steps:
+            self.at = time.perf_counter()
+
+    def on_val_loss_report(self, info: dict) -> None:
+        pass
+
+
 def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float], list[int]]:
     """mlx_lm.tuner.trainer.train fed our batch plan; per-step wall times and tokens.
 
@@ -155,8 +172,10 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
             steps_per_report=args.steps, steps_per_eval=10**9, steps_per_save=10**9,
             max_seq_length=args.max_seq_len, adapter_file=str(Path(tmp) / "a.safetensors"),
         )  # fmt: skip
-        train(model, optimizer, examples, None, args=targs, iterate_batches=batches)
-    times.append(time.perf_counter() - last[0])
+        ended = LastStepEnd(args.steps)
+        train(model, optimizer, examples, None, args=targs, iterate_batches=batches,
+              training_callback=ended)  # fmt: skip
+    times.append(ended.at - last[0])
     return times[: args.steps], tokens[: args.steps]
 
 
