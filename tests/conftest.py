@@ -23,6 +23,16 @@ def repo_root() -> Path:
     return ROOT
 
 
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The whole smoke study, run once per session: tests/test_smoke_study.py checks it and
+    tests/test_slurm_cluster.py compares its SLURM runs with the same runs here. Only its
+    later tests add experiments, so the runs compared never change."""
+    from test_smoke_study import run_smoke_study
+
+    return run_smoke_study(tmp_path_factory.mktemp("smoke"))
+
+
 @pytest.fixture
 def vendored_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """resources/data copied to a scratch folder that mlx_instruct.resources reads instead,

@@ -82,9 +82,9 @@ def _failure(result: subprocess.CompletedProcess, results: Path) -> str:
     return f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}\n{tails}"
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("smoke")
+def run_smoke_study(base: Path) -> tuple[Path, Path]:
+    """(config file, study results) of the whole smoke study run in a standalone copy under
+    base: conftest.py's session fixture `smoke`, shared with tests/test_slurm_cluster.py."""
     results_dir = base / "results"
     configfile = base / "smoke.yaml"
     configfile.write_text((ROOT / "configs/smoke.yaml").read_text())
