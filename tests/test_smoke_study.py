@@ -120,6 +120,16 @@ def test_smoke_study_produces_table_summary_figures_and_report(smoke: tuple[Path
     assert figures, "no figures were drawn"
     status = (results / "report/STATUS.md").read_text()
     assert "Quarto" in status or "rendered" in status.lower()
+    # the deployment stage: every variant profiled and carded, the drift paired per item
+    deployed = pd.read_parquet(results / "deployment.parquet")
+    assert {"base", "base-q4", "lora-r8", "lora-r8-q4"} <= set(deployed["experiment"])
+    assert {"profile", "speculative", "loadtest"} <= set(deployed["suite"])
+    drift = pd.read_csv(results / "deployment_summary.csv").query("kind == 'pair'")
+    assert {("lora-r8-q4", "lora-r8"), ("merge-r8-retention", "lora-r8")} <= set(
+        zip(drift["experiment"], drift["reference"], strict=True)
+    )
+    card = (results / "deploy/lora-r8/s0/q4/README.md").read_text()
+    assert card.startswith("---\n") and "base_model" in card
 
 
 def _rendered(results: Path) -> Path:

@@ -20,6 +20,7 @@ from mlx_instruct.analysis import deployment as D
 from mlx_instruct.analysis import extensions as E
 from mlx_instruct.analysis import figures as F
 from mlx_instruct.analysis import figures_data as FD
+from mlx_instruct.analysis import figures_deployment as FDep
 from mlx_instruct.analysis import figures_extensions as FE
 from mlx_instruct.analysis import figures_weights as W
 from mlx_instruct.analysis import tables as T
@@ -53,7 +54,7 @@ FIGURES = [
     Artifact("effective_rank", W.effective_rank, ("delta_ranks.parquet",), "Effective rank of delta W.", lambda s: W.effective_rank(s.table("delta_ranks"), s.order)),
     Artifact("extensions", FE.curves, ("training_curves.parquet",), "Extension arms and their controls: loss curves and throughput.", lambda s: FE.curves(s.curves, E.arms(s.config))),
     Artifact("data_map", FD.data_map, ("data/embedding_map.parquet",), "MiniLM embedding map of the training instructions.", lambda s: FD.data_map(s.table("data/embedding_map"))),
-    Artifact("deployment_pareto", D.pareto, ("deployment.parquet", "deployment_summary.csv"), "Quality against memory per deployed model and precision.", lambda s: D.pareto(s.deployment, s.deployment_summary)),
+    Artifact("deployment_pareto", FDep.pareto, ("deployment.parquet", "deployment_summary.csv"), "Quality against memory per deployed model and precision.", lambda s: FDep.pareto(s.deployment, s.deployment_summary)),
     Artifact("quality_scores", FD.quality_scores, ("data/quality_scores.parquet",), "Composite data-quality score per training example.", lambda s: FD.quality_scores(s.table("data/quality_scores"))),
 ]  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""The deployment section's tables and figure, from deployment.parquet and its summary.
+"""The deployment section's tables, from deployment.parquet and its summary (the figure:
+figures_deployment.py).
 
 Why a module of its own: the deployment stage (mlx_instruct.deploy) is optional, so every
 function here returns an empty table or a placeholder figure for a study without it, and
@@ -9,16 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from mlx_instruct.analysis.plotting import placeholder
 from mlx_instruct.analysis.report import ci, diff, num
 from mlx_instruct.analysis.summary import pick
 
 PRECISIONS = {"fused": "training dtype", "merge": "training dtype"}
 
 
-def _median(rows: pd.DataFrame, benchmark: str, metric: str) -> float:
+def median_of(rows: pd.DataFrame, benchmark: str, metric: str) -> float:
     found = rows[(rows["benchmark"] == benchmark) & (rows["metric"] == metric)]["value"]
     return float(found.median()) if len(found) else np.nan
 
@@ -53,15 +52,15 @@ def deployment_table(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame
         entry = {
             "model": source,
             "precision": PRECISIONS.get(variant, variant),
-            "disk GB": num(_median(mine, "model", "size_on_disk_gb"), 3),
-            "peak GB (batch 1)": num(_median(mine, "batch1", "peak_memory_gb"), 3),
-            "TTFT s": num(_median(mine, "batch1", "ttft_s"), 3),
-            "prompt tok/s": num(_median(mine, "batch1", "prompt_tokens_per_s"), 0),
-            "decode tok/s": num(_median(mine, "batch1", "decode_tokens_per_s"), 1),
+            "disk GB": num(median_of(mine, "model", "size_on_disk_gb"), 3),
+            "peak GB (batch 1)": num(median_of(mine, "batch1", "peak_memory_gb"), 3),
+            "TTFT s": num(median_of(mine, "batch1", "ttft_s"), 3),
+            "prompt tok/s": num(median_of(mine, "batch1", "prompt_tokens_per_s"), 0),
+            "decode tok/s": num(median_of(mine, "batch1", "decode_tokens_per_s"), 1),
         }
         for name in batch:
             entry[f"tok/s ({name.replace('batch', 'batch ')})"] = num(
-                _median(mine, name, "tokens_per_s"), 1
+                median_of(mine, name, "tokens_per_s"), 1
             )
         row = found.loc[label] if label in found.index else None
         entry["adherence"] = (
@@ -116,18 +115,18 @@ def serving_table(table: pd.DataFrame) -> pd.DataFrame:
             {
                 "load": f"{level[1:]} concurrent",
                 "latency p50 / p95 / p99 s": " / ".join(
-                    num(_median(mine, level, f"latency_{p}_s"), 2) for p in ("p50", "p95", "p99")
+                    num(median_of(mine, level, f"latency_{p}_s"), 2) for p in ("p50", "p95", "p99")
                 ),
-                "TTFT p50 s": num(_median(mine, level, "ttft_p50_s"), 3),
-                "tokens/s": num(_median(mine, level, "throughput_tokens_per_s"), 1),
-                "error rate": num(_median(mine, level, "error_rate"), 2),
+                "TTFT p50 s": num(median_of(mine, level, "ttft_p50_s"), 3),
+                "tokens/s": num(median_of(mine, level, "throughput_tokens_per_s"), 1),
+                "error rate": num(median_of(mine, level, "error_rate"), 2),
                 "server up after": "",
             }
         )
     for probe in (b for b in rows["benchmark"].unique() if not b[1:].isdigit()):
         mine = rows[rows["benchmark"] == probe]
-        status = _median(mine, probe, "http_status")
-        rate = _median(mine, probe, "error_rate")
+        status = median_of(mine, probe, "http_status")
+        rate = median_of(mine, probe, "error_rate")
         out.append(
             {
                 "load": probe.replace("_", " "),
@@ -140,7 +139,7 @@ def serving_table(table: pd.DataFrame) -> pd.DataFrame:
                 if status
                 else "timed out",
                 "server up after": "yes"
-                if _median(mine, probe, "server_alive_after") == 1
+                if median_of(mine, probe, "server_alive_after") == 1
                 else "no",
             }
         )
@@ -159,39 +158,12 @@ def speculative_table(table: pd.DataFrame) -> pd.DataFrame:
         out.append(
             {
                 "decoding": "target alone" if name == "no-draft" else f"draft, {name[1:]} tokens",
-                "tokens/s": num(_median(mine, name, "tokens_per_s"), 1),
-                "speed-up": num(_median(mine, name, "speedup"), 2) if name != "no-draft" else "",
-                "acceptance": num(_median(mine, name, "acceptance"), 2)
+                "tokens/s": num(median_of(mine, name, "tokens_per_s"), 1),
+                "speed-up": num(median_of(mine, name, "speedup"), 2) if name != "no-draft" else "",
+                "acceptance": num(median_of(mine, name, "acceptance"), 2)
                 if name != "no-draft"
                 else "",
                 "identical outputs": f"{int(same.sum())} of {len(same)}" if len(same) else "",
             }
         )
     return pd.DataFrame(out)
-
-
-def pareto(table: pd.DataFrame, summary: pd.DataFrame) -> Figure:
-    """Quality against peak memory, one point per model and precision, with the quality
-    interval as error bars: the models on the upper-left frontier are the ones to ship."""
-    import matplotlib.pyplot as plt
-
-    if table.empty or summary.empty:
-        return placeholder("No deployment stage in this study (config: deployment).")
-    found = quality(summary)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
-    markers = {"fused": "o", "merge": "D"}
-    for label, variant, source in models(table):
-        if label not in found.index:
-            continue
-        row = found.loc[label]
-        mine = table[(table["experiment"] == label) & (table["suite"] == "profile")]
-        memory = _median(mine, "batch1", "peak_memory_gb")
-        low, high = row["mean"] - row["ci_low"], row["ci_high"] - row["mean"]
-        ax.errorbar(
-            memory, row["mean"], yerr=[[max(low, 0)], [max(high, 0)]],
-            fmt=markers.get(variant, "s"), capsize=3, label=f"{source} ({variant})",
-        )  # fmt: skip
-    ax.set_xlabel("peak memory while generating, batch 1 (GB)")
-    ax.set_ylabel("instruction adherence (0-100)")
-    ax.legend(fontsize=7, loc="best")
-    return fig
