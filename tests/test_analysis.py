@@ -115,6 +115,8 @@ def test_direction_of_metrics() -> None:
     assert metrics.direction("safety", "xstest_unsafe", "refused") == 1
     assert metrics.direction("semantic", "test", "reference_nll") == -1
     assert metrics.direction("efficiency", "batch4", "tokens_per_s") == 1
+    assert metrics.direction("loadtest", "c4", "error_rate") == -1  # the served model's
+    assert metrics.direction("speculative", "k2", "acceptance") == 1
     assert metrics.direction("efficiency", "batch4", "latency_p95_s") == -1
     assert metrics.direction("benchmarks", "gsm8k", "exact_match") == 1
 
