@@ -45,7 +45,9 @@ NEUTRAL = (
     "adapter_parameters",
     "length_tokens",
 )
-_LOWER = re.compile(r"(^|_)(nll|loss|ppl|perplexity|latency|memory|truncated|size|error)($|_)|_s$|_gb$")
+_LOWER = re.compile(
+    r"(^|_)(nll|loss|ppl|perplexity|latency|memory|truncated|size|error)($|_)|_s$|_gb$"
+)
 
 
 def is_benign(benchmark: str) -> bool:
