@@ -55,7 +55,7 @@ def quality_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> 
         ]
         frames.append(own.assign(variant=deploy_lib.FUSED, source=experiment))
     for experiment, seed in deploy_lib.exported(config):
-        keys = run_keys(study, config, experiment, seed)
+        keys = run_keys(config, experiment, seed)
         for variant in deploy_lib.quantized(config):
             folder = results / "deploy" / experiment / f"s{seed}" / variant / "evals"
             label = {**keys, "experiment": deploy_lib.evaluated_as(experiment, variant)}
@@ -74,26 +74,21 @@ def quality_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> 
     return frames
 
 
-def run_keys(study: pd.DataFrame, config: dict, experiment: str, seed: int) -> dict[str, Any]:
-    """A run's identifying columns as results.parquet has them."""
-    rows = study[study["experiment"] == experiment]
-    method = rows["method"].iloc[0] if len(rows) else "none"
-    rank = rows["rank"].iloc[0] if len(rows) else None
-    return {
-        "study": config["study"],
-        "experiment": experiment,
-        "method": method,
-        "rank": None if pd.isna(rank) else int(rank),
-        "seed": int(seed),
-    }
+def run_keys(config: dict, experiment: str, seed: int) -> dict[str, Any]:
+    """A run's identifying columns, as the study's tidy table has them (tidy.run_keys)."""
+    return next(
+        keys
+        for keys in tidy.run_keys(config)
+        if keys["experiment"] == experiment and keys["seed"] == seed
+    )
 
 
-def perf_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> list[pd.DataFrame]:
+def perf_rows(results: Path, config: dict[str, Any]) -> list[pd.DataFrame]:
     """Profiles of every variant, then the speculative and load-test rows."""
     deploy = deploy_lib.settings(config)
     frames = []
     for experiment, seed in deploy_lib.exported(config):
-        keys = run_keys(study, config, experiment, seed)
+        keys = run_keys(config, experiment, seed)
         for variant in deploy_lib.variants(config):
             path = results / "deploy" / experiment / f"s{seed}" / variant / "profile.jsonl"
             label = {**keys, "experiment": deploy_lib.evaluated_as(experiment, variant)}
@@ -101,7 +96,7 @@ def perf_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> lis
     exported = dict(deploy_lib.exported(config))
     for part in ("speculative", "loadtest"):
         experiment = deploy[part]["experiment"]
-        keys = run_keys(study, config, experiment, exported[experiment])
+        keys = run_keys(config, experiment, exported[experiment])
         path = results / "deploy" / f"{part}.jsonl"
         frames.append(_frame(path, keys, variant=deploy_lib.FUSED, source=experiment))
     return frames
@@ -124,7 +119,7 @@ def pairs(config: dict[str, Any]) -> list[list[str]]:
 def run(results: Path, config: dict[str, Any], log=sys.stdout) -> pd.DataFrame:
     study = pd.read_parquet(results / "results.parquet")
     quality = tidy.assemble(quality_rows(results, config, study))
-    perf = tidy.assemble(perf_rows(results, config, study))
+    perf = tidy.assemble(perf_rows(results, config))
     table = tidy.assemble([quality, perf])
     write_parquet(table, results / deploy_lib.DEPLOY_TABLE)
     found = summary.summarize(

@@ -29,7 +29,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_instruct.config import ConfigError, experiment_settings, fingerprint, load_config
-from mlx_instruct.deploy.settings import FUSED, variant_name
+from mlx_instruct.deploy.settings import DEFAULTS, FUSED, variant_name
 from mlx_instruct.io import atomic_dir, write_json
 from mlx_instruct.provenance import MODEL_PACKAGES, git_state, package_versions, python_version
 from mlx_instruct.sources import load_model, read_source
@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--model", required=True, help="prepared base model directory")
     parser.add_argument("--run", default=None, help="training run dir (none for the base)")
-    parser.add_argument("--bits", type=int, nargs="*", default=[8, 4], help="quantized variants")
-    parser.add_argument("--group-size", type=int, default=64, help="quantization group size")
+    parser.add_argument(
+        "--bits", type=int, nargs="*", default=DEFAULTS["quantize"], help="quantized variants"
+    )
+    parser.add_argument(
+        "--group-size", type=int, default=DEFAULTS["group_size"], help="quantization group size"
+    )
     parser.add_argument("--out", required=True, help="export directory to write")
     return parser
 

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.deploy.cli import check_counts_and_out
 from mlx_instruct.deploy.server import (
     Outcome,
     ServerError,
@@ -175,19 +176,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--startup-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, required=True, help="rows .jsonl (+ .json summary)")
     args = parser.parse_args(argv)
-    for flag in ("requests", "max_tokens", "overload_factor"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    if any(c < 1 for c in args.concurrency):
-        parser.error(f"--concurrency values must be >= 1, got {args.concurrency}")
+    check_counts_and_out(parser, args, "requests", "max_tokens", "overload_factor", "concurrency")
     for flag in ("timeout", "startup_timeout", "overload_timeout"):
         value = getattr(args, flag)
         if value is not None and not value > 0:
             parser.error(f"--{flag.replace('_', '-')} must be > 0 seconds, got {value}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
-    if args.out.suffix != ".jsonl":
-        parser.error(f"--out must end in .jsonl, got {args.out}")
     if not (args.model / "config.json").is_file():
         parser.error(f"--model {args.model}: not a model directory (no config.json)")
     if args.adapter_path is not None and not (args.adapter_path / "adapter_config.json").is_file():

@@ -35,6 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from mlx_instruct.deploy.cli import check_counts_and_out
 from mlx_instruct.deploy.speculative import SpeculativeError, read_prompts
 from mlx_instruct.evaluate.adherence import row
 
@@ -162,12 +163,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True, help="rows .jsonl (+ .json summary)")
     args = parser.parse_args(argv)
-    for flag in ("n", "max_tokens", "batch_size", "repeats"):
-        value = getattr(args, flag)
-        if value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.out.suffix != ".jsonl":
-        parser.error(f"--out must end in .jsonl, got {args.out}")
+    check_counts_and_out(parser, args, "n", "max_tokens", "batch_size", "repeats")
     return args
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlx_instruct.deploy.cli import check_counts_and_out
 from mlx_instruct.evaluate.adherence import row
 
 SUITE = "speculative"
@@ -187,14 +188,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num-draft", type=int, nargs="+", default=[2, 4], metavar="K")
     parser.add_argument("--out", type=Path, required=True, help="rows .jsonl (+ .json summary)")
     args = parser.parse_args(argv)
-    if args.max_tokens < 1:
-        parser.error(f"--max-tokens must be >= 1, got {args.max_tokens}")
-    if args.n is not None and args.n < 1:
-        parser.error(f"--n must be >= 1, got {args.n}")
-    if any(k < 1 for k in args.num_draft):
-        parser.error(f"--num-draft values must be >= 1, got {args.num_draft}")
-    if args.out.suffix != ".jsonl":
-        parser.error(f"--out must end in .jsonl, got {args.out}")
+    check_counts_and_out(parser, args, "max_tokens", "n", "num_draft")
     return args
 
 
