@@ -22,8 +22,10 @@ steps after `--warmup` (compilation excluded alike).
 Speed is measured with the three arms interleaved step by step in one process (an mlx_lm
 step, then ours, then ours-bare, on the same batch), so load from other processes on a
 shared machine hits every arm alike; the headline is the median over steps of the per-step
-time ratio. Peak memory (mx.get_peak_memory) comes from each arm run alone in a fresh
-subprocess of this script.
+time ratio. Interleaved, ours runs without the loop's overlap (Trainer(overlap=False): a
+step queued early would run in the peer's turn), so only the alone figures include it.
+Peak memory (mx.get_peak_memory) and the alone speed come from each arm run alone in a
+fresh subprocess of this script.
 """
 
 from __future__ import annotations
@@ -179,13 +181,17 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
     return times[: args.steps], tokens[: args.steps]
 
 
-def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, packing=False):
+def our_trainer(
+    args, model, tokenizer, examples, out: str, instrument: bool, packing=False, overlap=True
+):
+    """Ours as `mlx_instruct train` runs it; `overlap=False` where arms alternate step by step
+    (a step queued early would run on the device in the other arm's turn)."""
     from mlx_instruct.train.trainer import Trainer
 
     s = {**settings(args), "eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     trainer = Trainer(
         model, tokenizer, s, examples, [], out, seed=0, max_seq_len=args.max_seq_len,
-        packing=packing, progress=False, samples=False, instrument=instrument,
+        packing=packing, progress=False, samples=False, instrument=instrument, overlap=overlap,
     )  # fmt: skip
     trainer.plan.seed = PLAN_SEED
     trainer.plan.seek(0, 0)
@@ -240,15 +246,21 @@ def worker(args: argparse.Namespace) -> dict:
                     **{**vars(args), "micro_batch": rows or args.micro_batch}
                 )
                 return our_trainer(
-                    arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed
+                    arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed, False
                 )
 
             return {"arm": "packing", "arms": interleave(args.steps, args.warmup, make)}
         else:  # interleaved: mlx_lm step, our step, our bare step, mlx_lm step, ...
             ours = {
                 name: our_trainer(
-                    args, load(args.model)[0], tokenizer, examples, f"{tmp}/{name}", name == "ours"
-                )
+                    args,
+                    load(args.model)[0],
+                    tokenizer,
+                    examples,
+                    f"{tmp}/{name}",
+                    name == "ours",
+                    overlap=False,
+                )  # fmt: skip
                 for name in ("ours", "ours-bare")
                 if name in args.arms.split(",")
             }
