@@ -10,7 +10,8 @@ Generation: the same prompts (chat-formatted instructions), greedy, the same max
   batch = mlx_lm's own `batch_generate` at the same B (the engine ours runs on, without our
   stop strings and accounting): where both slow down, the cause is below our code.
   Reported: generated tokens/s of each and the ratio ours/peer per B (target: >= 4x at 16).
-  --repeats runs every B again (the first run of a B includes MLX compiling its shapes);
+  --repeats runs the loop and every B again (the first run of a B includes MLX compiling its
+  shapes); each ratio is against its own repeat's loop, reported as median and range;
   --peer-prompts times the loop on the first N prompts only (its rate does not depend on N).
 Scoring: lm-eval log-likelihood requests of TruthfulQA-MC1 (local copy; synthetic
   multiple-choice pairs without it) through our `MLXEvalLM` vs mlx_lm's `MLXLM`
@@ -102,40 +103,43 @@ def bench_batch(model, tokenizer, encoded, max_tokens: int, b: int) -> dict:
     return found
 
 
-def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes, repeats=1, peer_n=None):
+def peer_loop(model, tokenizer, encoded, max_tokens: int) -> dict:
+    """A Python loop of mlx_lm generation (`stream_generate`, what `generate` wraps)."""
     from mlx_lm import stream_generate
+
+    start, cpu = time.perf_counter(), time.process_time()
+    tokens = 0
+    for ids in encoded:
+        responses = list(stream_generate(model, tokenizer, ids, max_tokens=max_tokens))
+        tokens += responses[-1].generation_tokens if responses else 0
+    return rate(tokens, time.perf_counter() - start, time.process_time() - cpu)
+
+
+def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes, repeats=1, peer_n=None):
+    """Every repeat times the peer loop, then ours and batch_generate at each B: each ratio
+    is against the same repeat's loop, so the spread over repeats is the ratio's own."""
+    import statistics
 
     from mlx_instruct.evaluate.generation import encode_prompt, generate
 
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
     generate(model, tokenizer, prompts[:2], max_tokens=4, batch_size=2)  # warm-up
-    start, cpu = time.perf_counter(), time.process_time()
-    peer_tokens = 0
-    for ids in encoded[:peer_n]:
-        responses = list(stream_generate(model, tokenizer, ids, max_tokens=max_tokens))
-        peer_tokens += responses[-1].generation_tokens if responses else 0
-    peer_s, peer_cpu = time.perf_counter() - start, time.process_time() - cpu
-    peer_tps = peer_tokens / peer_s
-    print(
-        f"peer  loop of mlx_lm.generate: {peer_tokens} tokens in {peer_s:.1f}s "
-        f"(cpu {peer_cpu:.1f}s) = {peer_tps:.1f} tok/s"
-    )
-    out = {
-        "peer_tokens": peer_tokens,
-        "peer_s": peer_s,
-        "peer_cpu_s": peer_cpu,
-        "peer_tps": peer_tps,
-        "batches": {},
-        "runs": [],
-    }
+    out: dict = {"peer_runs": [], "batches": {}, "runs": [], "ratios": {}}
     for repeat in range(repeats):
+        peer = peer_loop(model, tokenizer, encoded[:peer_n], max_tokens)
+        out["peer_runs"].append(peer)
+        print(
+            f"peer  loop of mlx_lm.generate (run {repeat + 1}): {peer['tokens']} tokens in "
+            f"{peer['s']:.1f}s (cpu {peer['cpu_s']:.1f}s) = {peer['tps']:.1f} tok/s",
+            flush=True,
+        )
         for b in batch_sizes:
             start, cpu = time.perf_counter(), time.process_time()
             gens = generate(model, tokenizer, encoded, max_tokens=max_tokens, batch_size=b)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             found = rate(sum(g.generated_tokens for g in gens), wall, cpu)
-            found["ratio"] = found["tps"] / peer_tps
-            found["ratio_cpu"] = (found["tokens"] / cpu) / (peer_tokens / peer_cpu)
+            found["ratio"] = found["tps"] / peer["tps"]
+            found["ratio_cpu"] = (found["tokens"] / cpu) / (peer["tokens"] / peer["cpu_s"])
             peer_b = bench_batch(model, tokenizer, encoded, max_tokens, b)
             out["runs"].append(
                 {"repeat": repeat, "batch": b, "ours": found, "batch_generate": peer_b}
@@ -148,6 +152,13 @@ def bench_generation(model, tokenizer, prompts, max_tokens, batch_sizes, repeats
                 f"{peer_b['tps']:.1f} tok/s (prefill {peer_b['prompt_s']:.2f}s, decode "
                 f"{peer_b['decode_s']:.2f}s, peak {peer_b['peak_memory_gb']:.1f} GB)", flush=True,
             )  # fmt: skip
+    out["peer_tps"] = statistics.median(r["tps"] for r in out["peer_runs"])
+    for b in batch_sizes:
+        found = [r["ours"]["ratio"] for r in out["runs"] if r["batch"] == b]
+        out["ratios"][b] = {"median": statistics.median(found), "min": min(found),
+                            "max": max(found), "runs": found}  # fmt: skip
+        print(f"batch {b:>3}: ratio to the loop, median {statistics.median(found):.3f} over "
+              f"{len(found)} run(s), range {min(found):.3f}-{max(found):.3f}")  # fmt: skip
     return out
 
 

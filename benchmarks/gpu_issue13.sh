@@ -2,29 +2,38 @@
 # Issue 13's GPU measurements at Mistral-7B shape, on the lent device, in stages that each fit
 # one call (docs/training.md "On the GPU (7B shape)", docs/evaluation.md).
 #   bash benchmarks/gpu_issue13.sh install   # each call that carries .mlxcuda-a/-b and .whl
-#   bash benchmarks/gpu_issue13.sh train     # train_benchmark (Alpaca, long) + host_time
-#   bash benchmarks/gpu_issue13.sh generate  # generation_benchmark, batch 1 to 64
-#   bash benchmarks/gpu_issue13.sh all       # generate, then train (logs land as each ends)
+#   bash benchmarks/gpu_issue13.sh train     # train_benchmark on Alpaca lengths + host_time
+#   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
+#   bash benchmarks/gpu_issue13.sh generate  # generation: batch 1 x3 vs the loop; 16 to 64
+#   bash benchmarks/gpu_issue13.sh all       # generate, train, long (logs land as each ends)
 # Inputs travel in the git-ignored .bench7b (made here: benchmarks/long_examples.py and
 #   prepare_model('random://mistral-7b?weights=false', .bench7b/mistral-7b, dtype='bfloat16')
 #   with the GPU check's data stage output in .bench7b/alpaca); the four wheels the code needs
 #   beyond the image (jsonschema, jsonschema-specifications, referencing, rpds-py) in .whl.
+#   BENCH_DIR (default .bench7b) points at another such folder, e.g. a tiny model for a dry
+#   run on the CPU (install skipped: BENCH_ENV=/dev/null).
 # Results go to $OUT: one JSON per step and one log.
 set -euo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-model=.bench7b/mistral-7b
+bench=${BENCH_DIR:-.bench7b}
+model=$bench/mistral-7b
+env=${BENCH_ENV:-/tmp/device-env.sh}
 step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop the stage
   local name=$1
   shift
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, generate or all}
+stage=${1:?stage: install, train, long, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
-  exec bash "$0" train
+  bash "$0" train
+  exec bash "$0" long
 fi
+# 20 steps, 5 left out (Alpaca's widths compile in the first ones); two interleaved rounds.
+common=(--model "$model" --max-seq-len 1024 --rank 32 --alpha 16 --steps 20 --warmup 5
+  --rounds 2 --arms mlx_lm,ours)
 case $stage in
 install)
   bash tools/device/install.sh
@@ -34,25 +43,31 @@ install)
   fi
   ;;
 train)
-  source /tmp/device-env.sh
-  common=(--model "$model" --max-seq-len 1024 --rank 32 --alpha 16 --warmup 3 --arms mlx_lm,ours)
-  step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/alpaca \
-    --micro-batch 8 --steps 10 --json "$out/train_alpaca.json"
-  step host_time python benchmarks/host_time.py --model "$model" --data .bench7b/alpaca \
-    --micro-batch 8 --steps 10 --warmup 3 --json "$out/host_time.json"
-  step train_long python benchmarks/train_benchmark.py "${common[@]}" --data .bench7b/long \
-    --micro-batch 4 --steps 8 --json "$out/train_long.json"
+  source "$env"
+  step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" --data "$bench/alpaca" \
+    --micro-batch 8 --json "$out/train_alpaca.json"
+  step host_time python benchmarks/host_time.py --model "$model" --data "$bench/alpaca" \
+    --micro-batch 8 --steps 16 --warmup 6 --json "$out/host_time.json"
+  ;;
+long)
+  source "$env"
+  step train_long python benchmarks/train_benchmark.py "${common[@]}" --data "$bench/long" \
+    --micro-batch 4 --json "$out/train_long.json"
+  step step_profile python benchmarks/step_profile.py --model "$model" --data "$bench/long" \
+    --micro-batch 4 --json "$out/step_profile.json"
+  step host_time_long python benchmarks/host_time.py --model "$model" --data "$bench/long" \
+    --micro-batch 4 --steps 10 --warmup 3 --json "$out/host_time_long.json"
   ;;
 generate)
-  source /tmp/device-env.sh
-  step gen_small python benchmarks/generation_benchmark.py --model "$model" --prompts 16 \
-    --max-tokens 64 --batch-sizes 1 16 --loglik-items 0 --json "$out/gen_small.json"
+  source "$env"
+  step gen_b1 python benchmarks/generation_benchmark.py --model "$model" --prompts 8 \
+    --max-tokens 64 --batch-sizes 1 --repeats 3 --loglik-items 0 --json "$out/gen_b1.json"
   step gen_large python benchmarks/generation_benchmark.py --model "$model" --prompts 64 \
     --peer-prompts 8 --max-tokens 64 --batch-sizes 16 32 64 --repeats 2 --loglik-items 0 \
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, generate or all, got $1" >&2
   exit 2
   ;;
 esac
