@@ -51,6 +51,25 @@ def test_fused_equals_base_plus_adapter_and_quantized_stay_close(exported):
     assert 0 < q8 < 0.03 and q8 < q4 < _relative(base, fused)
 
 
+def test_dequantized_variant_computes_what_the_quantized_one_does(exported):
+    """deployment.dequantize scores a variant at float speed: the same function up to the
+    order of float additions, far closer to the quantized model than to the fused one."""
+    from mlx_lm.utils import dequantize_model
+
+    from mlx_instruct.sources import load_model
+
+    fused = logits(load_model(exported["out"] / "fused")[0])
+    for name in ("q8", "q4"):
+        quantized = load_model(exported["out"] / name)[0]
+        expected = logits(quantized)
+        dequantized = dequantize_model(quantized)
+        assert not any(isinstance(m, nn.QuantizedLinear) for _, m in dequantized.named_modules())
+        got = logits(dequantized)
+        assert got.dtype == mx.float32
+        assert _relative(got, expected) < 1e-5 < _relative(expected, fused)
+        assert (mx.argmax(got, -1) == mx.argmax(expected, -1)).all().item()
+
+
 def test_export_json_and_provenance(exported):
     out = exported["out"]
     summary = json.loads((out / "export.json").read_text())

@@ -86,3 +86,18 @@ def test_bad_sections_name_the_key(smoke: dict, section: dict, named: str) -> No
 def test_settings_mlx_cannot_quantize_with_fail_the_schema(smoke: dict, key: str, value) -> None:
     with pytest.raises(cfg.ConfigError, match=f"deployment.{key}"):
         cfg.validate(with_deployment(smoke, **{key: value}), "smoke.yaml")
+
+
+def test_the_rules_flags_follow_n_dequantize_and_the_profile(smoke: dict) -> None:
+    assert deploy.eval_flags(smoke, True) == "--limit 8"  # smoke: n 8, scored quantized
+    study = with_deployment(smoke, n=32, dequantize=True)
+    assert deploy.eval_flags(study, True) == "--limit 32 --dequantize"
+    assert deploy.eval_flags(study, False) == "--limit 32"  # fused and merged models: float
+    del study["deployment"]["n"]
+    assert deploy.eval_flags(study, False) == ""
+    batch = smoke["evaluation"]["generation"]["batch_size"]
+    assert deploy.profile_flags(smoke) == f"--n 4 --max-tokens 8 --repeats 1 --batch-size {batch}"
+    del smoke["evaluation"]["generation"]["batch_size"]  # the profile CLI's own default then
+    assert "--batch-size" not in deploy.profile_flags(smoke)
+    study = with_deployment(smoke, profile={"batch_size": 2})
+    assert deploy.profile_flags(study).endswith("--batch-size 2")

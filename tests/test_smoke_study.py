@@ -124,6 +124,12 @@ def test_smoke_study_produces_table_summary_figures_and_report(smoke: tuple[Path
     deployed = pd.read_parquet(results / "deployment.parquet")
     assert {"base", "base-q4", "lora-r8", "lora-r8-q4"} <= set(deployed["experiment"])
     assert {"profile", "speculative", "loadtest"} <= set(deployed["suite"])
+    adherence = deployed.query("suite == 'adherence'").groupby("experiment")["item_id"]
+    items = {name: set(ids) for name, ids in adherence}
+    study = pd.read_parquet(results / "results.parquet").query(
+        "suite == 'adherence' and experiment == 'lora-r8'"
+    )
+    assert items["lora-r8-q4"] == items["lora-r8"] < set(study["item_id"])  # deployment.n: 8
     drift = pd.read_csv(results / "deployment_summary.csv").query("kind == 'pair'")
     assert {("lora-r8-q4", "lora-r8"), ("merge-r8-retention", "lora-r8")} <= set(
         zip(drift["experiment"], drift["reference"], strict=True)

@@ -68,10 +68,12 @@ rule evaluate_variant:
         suites=" ".join(f"--suite {suite}" for suite in DEPLOY["suites"]),
         data=f"{RESULTS}/data",
         model=lambda w: f"{DEPLOY_DIR}/{w.experiment}/s{w.seed}/{w.variant}",
+        flags=lambda w: deploy_lib.eval_flags(study, w.variant != deploy_lib.FUSED),
     shell:
         "python -m mlx_instruct.evaluate --config {params.config} "
         "--experiment {wildcards.experiment} --seed {wildcards.seed} --model {params.model} "
-        "--data {params.data} --out {params.model}/evals {params.suites} > {log} 2>&1"
+        "--data {params.data} --out {params.model}/evals {params.suites} {params.flags} "
+        "> {log} 2>&1"
 
 
 rule profile_variant:
@@ -90,14 +92,10 @@ rule profile_variant:
         gpu=cluster.gpus("evaluate"),
     params:
         model=lambda w: f"{DEPLOY_DIR}/{w.experiment}/s{w.seed}/{w.variant}",
-        n=DEPLOY["profile"]["n"],
-        max_tokens=DEPLOY["profile"]["max_tokens"],
-        repeats=DEPLOY["profile"]["repeats"],
-        batch=study["evaluation"].get("generation", {}).get("batch_size", 8),
+        counts=deploy_lib.profile_flags(study),
     shell:
         "python -m mlx_instruct.deploy profile --model {params.model} --prompts {input.test} "
-        "--n {params.n} --max-tokens {params.max_tokens} --batch-size {params.batch} "
-        "--repeats {params.repeats} --out {output} > {log} 2>&1"
+        "{params.counts} --out {output} > {log} 2>&1"
 
 
 rule merge_adapters:
@@ -149,10 +147,11 @@ rule evaluate_merge:
         suites=" ".join(f"--suite {suite}" for suite in DEPLOY["suites"]),
         data=f"{RESULTS}/data",
         run=lambda w: f"{DEPLOY_DIR}/merge/{w.merge}",
+        flags=deploy_lib.eval_flags(study, False),
     shell:
         "python -m mlx_instruct.evaluate --config {params.config} --experiment {params.parent} "
         "--seed 0 --model {input.model} --run {params.run} --data {params.data} "
-        "--out {params.run}/evals {params.suites} > {log} 2>&1"
+        "--out {params.run}/evals {params.suites} {params.flags} > {log} 2>&1"
 
 
 rule speculative:

@@ -41,7 +41,7 @@ def quality_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> 
     """Every deployed model's rows on the deployment suites, labelled by variant."""
     deploy = deploy_lib.settings(config)
     suites = deploy["suites"]
-    frames = []
+    fused, frames = [], []
     base = baseline(config)
     runs = {(base, 0)} | set(deploy_lib.exported(config))
     merge = deploy.get("merge")
@@ -53,7 +53,7 @@ def quality_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> 
             & (study["seed"] == seed)
             & study["suite"].isin(suites)
         ]
-        frames.append(own.assign(variant=deploy_lib.FUSED, source=experiment))
+        fused.append(own.assign(variant=deploy_lib.FUSED, source=experiment))
     for experiment, seed in deploy_lib.exported(config):
         keys = run_keys(config, experiment, seed)
         for variant in deploy_lib.quantized(config):
@@ -71,7 +71,19 @@ def quality_rows(results: Path, config: dict[str, Any], study: pd.DataFrame) -> 
             _frame(folder / f"{s}.jsonl", keys, variant="merge", source="+".join(merge["parents"]))
             for s in suites
         ]
-    return frames
+    if deploy["n"] is not None and frames:  # the fused rows on the deployed models' items
+        fused = [_on_items(frame, frames) for frame in fused]
+    return fused + frames
+
+
+ITEM = ["suite", "benchmark", "item_id", "metric"]
+
+
+def _on_items(frame: pd.DataFrame, limited: list[pd.DataFrame]) -> pd.DataFrame:
+    """frame's rows on the items the deployment.n-limited evaluations scored, so a variant's
+    estimate and its fused source's are of the same items (the pairs need that anyway)."""
+    items = pd.concat([f[ITEM] for f in limited]).drop_duplicates()
+    return frame.merge(items, on=ITEM, how="inner")
 
 
 def run_keys(config: dict, experiment: str, seed: int) -> dict[str, Any]:

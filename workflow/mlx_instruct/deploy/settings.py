@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "quantize": [8, 4],
     "group_size": 64,
     "suites": ["adherence", "benchmarks"],
+    "n": None,  # every item of each suite
+    "dequantize": False,
     "profile": {"n": 8, "max_tokens": 32, "repeats": 2},
     "speculative": {"num_draft": [2, 4], "max_tokens": 48, "n": 8},
     "loadtest": {"concurrency": [1, 2, 4], "requests": 8, "max_tokens": 32, "timeout_s": 120},
@@ -39,6 +41,9 @@ def settings(config: dict[str, Any]) -> dict[str, Any] | None:
         else:
             resolved[key] = copy.deepcopy(value)
     resolved.setdefault("experiments", list(config["experiments"]))
+    generation = config.get("evaluation", {}).get("generation", {})
+    if "batch_size" in generation:  # else the profile CLI's default, the evaluators' own
+        resolved["profile"].setdefault("batch_size", generation["batch_size"])
     known = [
         e for e in resolved["experiments"] if e in config["experiments"]
     ]  # check() names the rest
@@ -164,6 +169,28 @@ def targets(config: dict[str, Any]) -> list[str]:
         files += [f"deploy/merge/{merge['name']}/evals/{s}.jsonl" for s in deploy["suites"]]
     files += ["deploy/speculative.jsonl", "deploy/loadtest.jsonl"]
     return files
+
+
+def eval_flags(config: dict[str, Any], quantized_variant: bool) -> str:
+    """The evaluate CLI's flags for a deployed model: the item cap and, for a quantized
+    variant, scoring with its dequantized weights."""
+    deploy = settings(config)
+    flags = [] if deploy["n"] is None else [f"--limit {deploy['n']}"]
+    if quantized_variant and deploy["dequantize"]:
+        flags.append("--dequantize")
+    return " ".join(flags)
+
+
+def profile_flags(config: dict[str, Any]) -> str:
+    """The profile CLI's counts: deployment.profile over DEFAULTS."""
+    profile = settings(config)["profile"]
+    flags = {
+        "n": "--n",
+        "max_tokens": "--max-tokens",
+        "repeats": "--repeats",
+        "batch_size": "--batch-size",
+    }
+    return " ".join(f"{flag} {profile[key]}" for key, flag in flags.items() if key in profile)
 
 
 def tables(config: dict[str, Any]) -> list[str]:

@@ -34,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", action="append", required=True, help="suite name (repeat)")
     parser.add_argument("--force", action="store_true", help="rerun suites already complete")
     parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most N items of each suite, the first N of its selection (deployment.n)",
+    )
+    parser.add_argument(
+        "--dequantize",
+        action="store_true",
+        help="score a quantized model with its weights dequantized (deployment.dequantize)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlx_instruct.config import ConfigError, load_config
     from mlx_instruct.evaluate.context import EvalDataError, load_context
     from mlx_instruct.evaluate.parallel import run_pool, split
-    from mlx_instruct.evaluate.runner import SuiteError, get_suite, is_complete, run_suite
+    from mlx_instruct.evaluate.runner import SuiteError, get_suite, is_complete, limited, run_suite
     from mlx_instruct.resources import ResourceError
 
     try:
@@ -62,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise EvalDataError(f"{path}: {what} not found")
         if args.run is not None and not Path(args.run).is_dir():
             raise EvalDataError(f"{args.run}: run dir not found")
+        if args.limit is not None:
+            if args.limit < 1:
+                raise ConfigError(f"--limit: expected a positive integer, got {args.limit}")
+            suites = config["evaluation"]["suites"]
+            for suite in args.suite:
+                suites[suite] = limited(suite, suites.get(suite) or {}, args.limit)
         todo = [s for s in args.suite if args.force or not is_complete(args.out, s)]
         for suite in todo:
             get_suite(suite)  # unknown/unimportable suite: fail before loading the model
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run,
             args.data,
             args.out,
+            dequantize=args.dequantize,
         )
         workers = args.workers or int(config["evaluation"].get("workers", 1))
         if workers < 1:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlx.nn as nn
+from mlx_lm.utils import dequantize_model
 
 from mlx_instruct.config import ADAPTER_METHODS, data_settings, experiment_settings
 from mlx_instruct.data.templates import format_prompt
@@ -146,11 +147,20 @@ def load_context(
     run_dir: str | Path | None,
     data_dir: str | Path,
     out_dir: str | Path,
+    *,
+    dequantize: bool = False,
 ) -> EvalContext:
-    """Load the base model, with the run's training applied when run_dir is given."""
+    """Load the base model, with the run's training applied when run_dir is given.
+
+    dequantize: compute with a quantized model's weights dequantized (mlx_lm's own
+    dequantize_model): the same weights, at float speed where quantized kernels are slow
+    (MLX's CPU ones: 4-8x slower than float32 for SmolLM2, docs/deployment.md).
+    """
     model_dir = Path(model_dir)
     run_dir = Path(run_dir) if run_dir is not None else None
     model, tokenizer = _load(model_dir, run_dir)
+    if dequantize:
+        model = dequantize_model(model)
     method, rank = _experiment_info(config, experiment)
     return EvalContext(
         config=config,

@@ -99,6 +99,15 @@ def _check_rows(suite: str, rows: list[dict]) -> list[dict]:
     return clean
 
 
+def limited(suite: str, settings: dict, n: int) -> dict:
+    """At most n items of a suite, taken as its own selection takes them (adherence's round
+    robin, lm-eval's limit, HumanEval's order), so a limited model's items are among a full
+    one's and the two pair."""
+    if suite == "benchmarks":  # one spec per benchmark, each with its own n
+        return {name: limited(name, dict(spec or {}), n) for name, spec in settings.items()}
+    return {**settings, "n": min(settings.get("n") or n, n)}
+
+
 def run_suite(ctx: Any, suite: str, settings: dict | None = None, *, force: bool = False) -> Path:
     """Run one suite on ctx and write its files atomically; skip it if already complete.
 
