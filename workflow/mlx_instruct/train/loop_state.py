@@ -27,7 +27,7 @@ class LoopState:
 
 @dataclass
 class Queued:
-    """An optimizer step whose graph is built and queued on the device, its metrics unread.
+    """An optimizer step whose graph is built (and maybe launched), its metrics unread.
 
     `tic`: when the loop began working toward it (its step time runs from there).
     """

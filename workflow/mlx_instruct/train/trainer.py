@@ -240,22 +240,25 @@ class Trainer:
         """One optimizer step with its logs, validation, samples and checkpoint as due.
 
         With `overlap`, when nothing is due after this step (no validation, sample or
-        checkpoint, not the last step), the next step's batch and graph are built and queued
-        on the device before this step's metrics are read, so batch assembly, graph building
-        and this step's logging run while the device computes: the host leaves the critical
-        path. The device runs the same graphs in the same order, so losses and weights are
-        bit-identical. A guard stop discards the queued step's metrics (no outputs are
-        written for a diverged run; the in-memory model has taken that step).
+        checkpoint, not the last step), the next step's batch and graph are built while the
+        device computes this one, and launched as soon as this step's metrics are read, so
+        batch assembly, graph building and this step's logging leave the critical path.
+        (Launched before the read instead, the H100 ran slower: docs/training.md.) The device
+        runs the same graphs in the same order, so losses and weights are bit-identical. A
+        guard stop discards the queued step (no outputs are written for a diverged run).
         """
         step = self.state.step + 1
         queued = self._queued or self._queue(step)
         self._queued = None
         if self.overlap and self._quiet(step):
-            self._queued = self._queue(step + 1)
+            self._queued = self._queue(step + 1, launch=False)
         else:  # the step's weights complete before validation, checkpoints or the clock
             mx.eval(self.model.trainable_parameters(), self.optimizer.state)
         row, split = self._collect(queued)
-        if self._queued is not None:  # queued early: its clock starts as this step ends
+        if self._queued is not None:  # built early: launched, its clock started, now
+            mx.async_eval(
+                self._queued.stats, self.model.trainable_parameters(), self.optimizer.state
+            )
             self._queued.tic = time.perf_counter()
         self.state.recent = [
             *self.state.recent[-9:],
@@ -282,8 +285,8 @@ class Trainer:
         periods = (s.eval_every, s.sample_every, s.checkpoint_every)
         return step < s.steps and all(step % n for n in periods)
 
-    def _queue(self, step: int) -> Queued:
-        """Build update `step` on the next micro-batches and queue it (mx.async_eval)."""
+    def _queue(self, step: int, launch: bool = True) -> Queued:
+        """Build update `step` on the next micro-batches; `launch`: queue it (mx.async_eval)."""
         for hook in self.hooks:
             hook(self, step)
         tic = time.perf_counter()
@@ -295,7 +298,8 @@ class Trainer:
             group=self.group,
             n_loss_tokens=n_loss_tokens,
         )
-        mx.async_eval(stats, self.model.trainable_parameters(), self.optimizer.state)
+        if launch:
+            mx.async_eval(stats, self.model.trainable_parameters(), self.optimizer.state)
         return Queued(step, stats, sum(b.n_tokens for b in batches), n_loss_tokens, tic)
 
     def _collect(self, queued: Queued) -> tuple[dict[str, Any], dict[str, Any]]:
