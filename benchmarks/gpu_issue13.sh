@@ -4,6 +4,7 @@
 #   bash benchmarks/gpu_issue13.sh install   # each call that carries .mlxcuda-a/-b and .whl
 #   bash benchmarks/gpu_issue13.sh train     # train_benchmark on Alpaca lengths + host_time
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
+#   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (Alpaca, long)
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
 #   bash benchmarks/gpu_issue13.sh generate  # generation: batch 1 x3 vs the loop; 16 to 64
 #   bash benchmarks/gpu_issue13.sh all       # generate, train, long (logs land as each ends)
@@ -26,7 +27,7 @@ step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop 
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, long, host, generate or all}
+stage=${1:?stage: install, train, long, alone, host, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
   bash "$0" train
@@ -59,6 +60,13 @@ long)
   step host_time_long python benchmarks/host_time.py --model "$model" --data "$bench/long" \
     --micro-batch 4 --steps 10 --warmup 3 --json "$out/host_time_long.json"
   ;;
+alone)  # each arm alone only (no interleaved rounds), Alpaca then long rows
+  source "$env"
+  step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
+    --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
+  step alone_long python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
+    --data "$bench/long" --micro-batch 4 --json "$out/alone_long.json"
+  ;;
 host)
   source "$env"
   step host_time python benchmarks/host_time.py --model "$model" --data "$bench/alpaca" \
@@ -75,7 +83,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, long, host, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, alone, host, generate or all, got $1" >&2
   exit 2
   ;;
 esac

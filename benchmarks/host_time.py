@@ -1,23 +1,19 @@
-"""Where a training step's wall time goes on the host, and how much of it the loop's
-overlap hides (issue 13 item 3).
+"""Where a training step's wall time goes on the host (issue 13 item 3).
 
     uv run python benchmarks/host_time.py --model DIR --data DIR [--max-seq-len 1024]
         [--micro-batch 8] [--steps 10] [--warmup 3] [--rank 32] [--json OUT]
 
-Runs our trainer twice on fresh copies of the model and the same batches: synchronous
-(`Trainer(overlap=False)`), then as shipped (the overlap: step n+1 built and queued on the
-device before step n's metrics are read). Wrapping the trainer's batch source, step
-function and metric read (here, not in the trainer), each `train_step` call splits into
-  batch_s   plan.next() for the micro-batches it builds;
-  build_s   the step function's call (host arrays in, graph construction; nothing runs);
-  after_s   from the metrics on the host to the call's end (rows, logs, progress, checks);
-  wait_s    the rest: blocked on the device (mx.eval, the metrics' tolist);
-plus the process's CPU seconds (all threads). Synchronous, nothing is queued on the device
-while the host works, so host_only_share = (batch + build + after) / wall is device idle
-time on the critical path, and device_s = wall - host work. With the overlap the host
-works while the device runs the queued step; what is left on the critical path is
-overlap_host_only_share = max(0, wall_overlap - device_s) / wall_overlap (0 when the
-loop still waits on the device every step, wait_s > 0).
+Our trainer's step is synchronous: batch assembly, building the (compiled) step's graph,
+then `mx.eval` waits for the device, then the metrics come back (`tolist`) and the logs are
+written. While the host assembles, builds or logs, nothing is queued on the device, so those
+phases are device idle time on the critical path; only the `mx.eval` wait overlaps host work
+(kernel launches) with the device. This wraps the trainer's batch source and step function
+(here, not in the trainer) and splits each step into:
+  batch_s   plan.next() for the step's micro-batches (padding, host arrays);
+  build_s   the step function's call (graph construction; nothing runs yet);
+  eval_s    the rest of `_optimizer_step`: mx.eval and the metrics' tolist;
+  after_s   the rest of train_step (train_log/layer_log rows, progress, periodic checks);
+plus the process's CPU seconds per step (all threads). Same settings as train_benchmark.py.
 """
 
 from __future__ import annotations
@@ -30,7 +26,7 @@ import time
 
 from train_benchmark import load_examples, our_trainer, weight_dtype
 
-PHASES = ("batch_s", "build_s", "after_s", "wait_s")
+PHASES = ("batch_s", "build_s", "eval_s", "after_s")
 
 
 def timed(fn, sink: list[float]):
@@ -47,18 +43,10 @@ def timed(fn, sink: list[float]):
 
 
 def measure(trainer, steps: int) -> list[dict[str, float]]:
-    """Per train_step call: wall, the four phases, CPU seconds, tokens so far."""
-    batch, build, read = [0.0], [0.0], [0.0]
+    """Per step: wall, the four phases, CPU seconds."""
+    batch, build = [0.0], [0.0]
     trainer.plan.next = timed(trainer.plan.next, batch)
     trainer.fns.train_step = timed(trainer.fns.train_step, build)
-    collect = trainer._collect
-
-    def collected(queued):
-        found = collect(queued)
-        read[-1] = time.perf_counter()
-        return found
-
-    trainer._collect = collected
     trainer.begin()
     rows = []
     for _ in range(steps):
@@ -66,12 +54,12 @@ def measure(trainer, steps: int) -> list[dict[str, float]]:
         build.append(0.0)
         cpu, tic = time.process_time(), time.perf_counter()
         row = trainer.train_step()
-        end = time.perf_counter()
-        wall, after = end - tic, end - read[-1]
+        wall = time.perf_counter() - tic
         rows.append({
-            "wall_s": wall, "batch_s": batch[-1], "build_s": build[-1], "after_s": after,
-            "wait_s": wall - batch[-1] - build[-1] - after,
-            "cpu_s": time.process_time() - cpu, "tokens": row["tokens"],
+            "wall_s": wall, "batch_s": batch[-1], "build_s": build[-1],
+            "eval_s": row["step_time_s"] - batch[-1] - build[-1],
+            "after_s": wall - row["step_time_s"], "cpu_s": time.process_time() - cpu,
+            "tokens": row["tokens"],
         })  # fmt: skip
     trainer.finish()
     return rows
@@ -80,19 +68,10 @@ def measure(trainer, steps: int) -> list[dict[str, float]]:
 def summary(rows: list[dict[str, float]], warmup: int) -> dict[str, float]:
     steady = rows[warmup:]
     found = {k: statistics.median(r[k] for r in steady) for k in ("wall_s", "cpu_s", *PHASES)}
-    found["host_s"] = found["batch_s"] + found["build_s"] + found["after_s"]
-    found["host_only_share"] = found["host_s"] / found["wall_s"]
+    idle = found["batch_s"] + found["build_s"] + found["after_s"]
+    found["host_only_share"] = idle / found["wall_s"]
     found["cpu_per_wall"] = found["cpu_s"] / found["wall_s"]
     return found
-
-
-def compare(sync: dict[str, float], overlap: dict[str, float]) -> dict[str, float]:
-    device = sync["wall_s"] - sync["host_s"]
-    return {
-        "device_s": device,
-        "overlap_host_only_share": max(0.0, overlap["wall_s"] - device) / overlap["wall_s"],
-        "speedup (sync wall / overlap wall)": sync["wall_s"] / overlap["wall_s"],
-    }
 
 
 def main() -> int:
@@ -114,22 +93,14 @@ def main() -> int:
 
     found_machine = describe()
     print(line(found_machine), flush=True)
-    rows, found = {}, {}
-    for mode in ("sync", "overlap"):
-        model, tokenizer = load_model(args.model)  # fresh weights: the same steps in both
-        args.dtype = weight_dtype(model)
-        examples = load_examples(args, tokenizer)
-        with tempfile.TemporaryDirectory() as tmp:
-            trainer = our_trainer(
-                args, model, tokenizer, examples, tmp, True, overlap=mode == "overlap"
-            )
-            rows[mode] = measure(trainer, args.steps)
-        del model, trainer
-        found[mode] = summary(rows[mode], args.warmup)
-        print(f"{mode:>7}, median per step (s): "
-              + ", ".join(f"{k} {v:.4f}" for k, v in found[mode].items()), flush=True)  # fmt: skip
-    found["compare"] = compare(found["sync"], found["overlap"])
-    print(", ".join(f"{k} {v:.4f}" for k, v in found["compare"].items()))
+    model, tokenizer = load_model(args.model)
+    args.dtype = weight_dtype(model)
+    examples = load_examples(args, tokenizer)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = our_trainer(args, model, tokenizer, examples, tmp, instrument=True)
+        rows = measure(trainer, args.steps)
+    found = summary(rows, args.warmup)
+    print("median per step (s): " + ", ".join(f"{k} {v:.4f}" for k, v in found.items()))
     if args.json:
         from mlx_instruct.io import write_json
 

@@ -22,9 +22,7 @@ steps after `--warmup` (compilation excluded alike).
 Speed is measured with the three arms interleaved step by step in one process (an mlx_lm
 step, then ours, then ours-bare, on the same batch), so load from other processes on a
 shared machine hits every arm alike; the headline is the median over steps of the per-step
-time ratio. Interleaved, ours runs without the loop's overlap (Trainer(overlap=False): a
-step queued early would run in the peer's turn), so only the alone figures include it.
-Peak memory (mx.get_peak_memory) and the alone speed come from each arm run alone in a
+time ratio. Peak memory (mx.get_peak_memory) and the alone speed come from each arm run alone in a
 fresh subprocess of this script.
 """
 
@@ -32,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -181,21 +180,35 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
     return times[: args.steps], tokens[: args.steps]
 
 
-def our_trainer(
-    args, model, tokenizer, examples, out: str, instrument: bool, packing=False, overlap=True
-):
-    """Ours as `mlx_instruct train` runs it; `overlap=False` where arms alternate step by step
-    (a step queued early would run on the device in the other arm's turn)."""
+def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, packing=False):
     from mlx_instruct.train.trainer import Trainer
 
     s = {**settings(args), "eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     trainer = Trainer(
         model, tokenizer, s, examples, [], out, seed=0, max_seq_len=args.max_seq_len,
-        packing=packing, progress=False, samples=False, instrument=instrument, overlap=overlap,
+        packing=packing, progress=False, samples=False, instrument=instrument,
     )  # fmt: skip
     trainer.plan.seed = PLAN_SEED
     trainer.plan.seek(0, 0)
     return trainer
+
+
+def wall_steps(trainer) -> tuple[list[float], list[int]]:
+    """Our run's steps timed by the wall clock around each `train_step` call (tokens each),
+    the last one until the device is done: the same clock as the peer's arm."""
+    import mlx.core as mx
+
+    trainer.begin()
+    times, tokens = [], []
+    while trainer.state.step < trainer.settings.steps:
+        before, tic = trainer.state.tokens, time.perf_counter()
+        trainer.train_step()
+        if trainer.state.step == trainer.settings.steps:
+            mx.synchronize()
+        times.append(time.perf_counter() - tic)
+        tokens.append(trainer.state.tokens - before)
+    trainer.finish()
+    return times, tokens
 
 
 def summarise(arm: str, times: list[float], tokens: list[int], warmup: int) -> dict:
@@ -227,15 +240,7 @@ def worker(args: argparse.Namespace) -> dict:
             result = summarise("mlx_lm", *run_peer(args, model, optimizer, examples), args.warmup)
         elif args.arm in ("ours", "ours-bare"):
             trainer = our_trainer(args, model, tokenizer, examples, tmp, args.arm == "ours")
-            trainer.run()
-            rows = [
-                json.loads(line)
-                for line in (Path(tmp) / "train_log.jsonl").read_text().splitlines()
-            ]
-            tokens = [rows[0]["tokens"]] + [
-                b["tokens"] - a["tokens"] for a, b in zip(rows[:-1], rows[1:], strict=True)
-            ]
-            result = summarise(args.arm, [r["step_time_s"] for r in rows], tokens, args.warmup)
+            result = summarise(args.arm, *wall_steps(trainer), args.warmup)
         elif args.arm == "packing":
             from packing_arms import interleave
 
@@ -246,21 +251,15 @@ def worker(args: argparse.Namespace) -> dict:
                     **{**vars(args), "micro_batch": rows or args.micro_batch}
                 )
                 return our_trainer(
-                    arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed, False
+                    arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed
                 )
 
             return {"arm": "packing", "arms": interleave(args.steps, args.warmup, make)}
         else:  # interleaved: mlx_lm step, our step, our bare step, mlx_lm step, ...
             ours = {
                 name: our_trainer(
-                    args,
-                    load(args.model)[0],
-                    tokenizer,
-                    examples,
-                    f"{tmp}/{name}",
-                    name == "ours",
-                    overlap=False,
-                )  # fmt: skip
+                    args, load(args.model)[0], tokenizer, examples, f"{tmp}/{name}", name == "ours"
+                )
                 for name in ("ours", "ours-bare")
                 if name in args.arms.split(",")
             }
@@ -326,7 +325,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-seq-len", type=int, default=256)
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--alpha", type=float, default=16.0)
-    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (0: alone only)")
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--packing", action="store_true", help="packed vs unpacked (ours)")
@@ -364,7 +363,8 @@ def run_arms(args: argparse.Namespace, arms: list[str]) -> tuple[list[dict], dic
 
 
 def arm_median(interleaved: list[dict], arm: str, key: str) -> float:
-    return statistics.median(r[arm][key] for r in interleaved)
+    """The median over interleaved rounds (nan with --rounds 0: the arms alone only)."""
+    return statistics.median(r[arm][key] for r in interleaved) if interleaved else math.nan
 
 
 def ratios(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms: list[str]) -> dict:
@@ -382,7 +382,13 @@ def ratios(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms:
     def median(arm: str, key: str) -> float:
         return arm_median(interleaved, arm, key)
 
+    alone_ratio = alone["ours"]["tokens_per_s"] / alone["mlx_lm"]["tokens_per_s"]
+    if not interleaved:
+        return {"tokens_per_s_ratio (ours / mlx_lm, alone)": alone_ratio,
+                "peak_memory_ratio (ours / mlx_lm, alone)": alone["ours"]["peak_memory_gb"]
+                / alone["mlx_lm"]["peak_memory_gb"]}  # fmt: skip
     found = {
+        "tokens_per_s_ratio (ours / mlx_lm, alone)": alone_ratio,
         "speed_ratio_per_step_median (mlx_lm time / ours time)": step_ratio("mlx_lm", "ours"),
         "tokens_per_s_ratio (ours / mlx_lm, interleaved)": median("ours", "tokens_per_s")
         / median("mlx_lm", "tokens_per_s"),

@@ -82,16 +82,14 @@ def test_lora_run_outputs_and_mlx_lm_accepts_the_adapters(tiny, tmp_path, monkey
     assert mx.allclose(fused(ids), tuned(ids), atol=1e-4).item()
 
 
-# The training CLI with a hook that SIGKILLs the process once step 4 is done: hooks run as a
-# step is built, and the loop builds step 6 (quiet step 5: no checkpoint or validation due)
-# while step 5 runs, before step 5's row is written (Trainer.train_step's overlap).
+# The training CLI with a hook that SIGKILLs the process once step 4 is done (before step 5).
 KILL_AFTER_STEP_4 = """
 import os, signal, sys
 from mlx_instruct.train import trainer
 from mlx_instruct.train.__main__ import main
 
 def kill(run, step):
-    if step == 6:
+    if step == 5:
         os.kill(os.getpid(), signal.SIGKILL)
 
 class Trainer(trainer.Trainer):

@@ -12,7 +12,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from mlx_instruct.train.instrument import (
     layer_rows,
     peak_memory_gb,
 )
-from mlx_instruct.train.loop_state import LoopState, Queued
 from mlx_instruct.train.methods import MethodInfo, apply_method, grad_checkpointing
 from mlx_instruct.train.samples import Sampler
 from mlx_instruct.train.schedule import make_optimizer
@@ -43,6 +42,22 @@ MIN_STEPS_FOR_DIVERGENCE = 5
 
 def _ppl(loss: float) -> float:
     return math.exp(min(loss, 700.0)) if math.isfinite(loss) else float("nan")
+
+
+@dataclass
+class LoopState:
+    """What a checkpoint stores of the loop (besides weights, optimizer and data position)."""
+
+    step: int = 0
+    tokens: int = 0
+    train_time_s: float = 0.0
+    best_val: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    ema: float | None = None
+    min_ema: float | None = None
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)
 
 
 class Trainer:
@@ -66,7 +81,6 @@ class Trainer:
         instrument: bool = True,
         samples: bool = True,
         hooks: list[Callable[[Trainer, int], None]] | None = None,
-        overlap: bool = True,
     ):
         self.settings = s = TrainingSettings.of(settings)
         self.out = Path(out)
@@ -76,13 +90,7 @@ class Trainer:
         self.tokenizer = tokenizer
         self.model_path = Path(model_path) if model_path else None
         self.fingerprint = fingerprint
-        # hook(trainer, step) runs as `step` is built: with the overlap, before the metrics
-        # of the step before are read
         self.hooks = list(hooks or [])
-        # Queue step n+1 before reading step n's metrics (see train_step); off, every step is
-        # synchronous (interleaved benchmarks, where a queued step would run in the peer's turn).
-        self.overlap = overlap
-        self._queued: Queued | None = None
         self.group = distributed.current_group()  # data-parallel ranks, None when alone
         self.rank = distributed.rank_of(self.group)
         self.show_progress = progress and self.rank == 0
@@ -234,32 +242,13 @@ class Trainer:
                 self.logs.write("val_log", {"step": 0, "val_loss": val, "val_ppl": _ppl(val)})
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(grad_checkpointing(self.model, self.settings.grad_checkpoint))
-        self._queued = None
 
     def train_step(self) -> dict[str, Any]:
-        """One optimizer step with its logs, validation, samples and checkpoint as due.
-
-        With `overlap`, when nothing is due after this step (no validation, sample or
-        checkpoint, not the last step), the next step's batch and graph are built while the
-        device computes this one, and launched as soon as this step's metrics are read, so
-        batch assembly, graph building and this step's logging leave the critical path.
-        (Launched before the read instead, the H100 ran slower: docs/training.md.) The device
-        runs the same graphs in the same order, so losses and weights are bit-identical. A
-        guard stop discards the queued step (no outputs are written for a diverged run).
-        """
+        """One optimizer step with its logs, validation, samples and checkpoint as due."""
         step = self.state.step + 1
-        queued = self._queued or self._queue(step)
-        self._queued = None
-        if self.overlap and self._quiet(step):
-            self._queued = self._queue(step + 1, launch=False)
-        else:  # the step's weights complete before validation, checkpoints or the clock
-            mx.eval(self.model.trainable_parameters(), self.optimizer.state)
-        row, split = self._collect(queued)
-        if self._queued is not None:  # built early: launched, its clock started, now
-            mx.async_eval(
-                self._queued.stats, self.model.trainable_parameters(), self.optimizer.state
-            )
-            self._queued.tic = time.perf_counter()
+        for hook in self.hooks:
+            hook(self, step)
+        row, split = self._optimizer_step(step)
         self.state.recent = [
             *self.state.recent[-9:],
             {k: row[k] for k in ("step", "loss", "grad_norm", "lr")},
@@ -267,7 +256,6 @@ class Trainer:
         reason = self.guard(row)
         self.logs.write("train_log", row)
         if reason:
-            self._queued = None
             self.progress.write(f"{self.label}: stopped at step {step}: {reason}")
             self.diagnose(step, reason)
             return row
@@ -279,44 +267,31 @@ class Trainer:
             self.status = "early_stopped"
         return row
 
-    def _quiet(self, step: int) -> bool:
-        """Whether nothing but logging follows `step` (the next step may be queued early)."""
-        s = self.settings
-        periods = (s.eval_every, s.sample_every, s.checkpoint_every)
-        return step < s.steps and all(step % n for n in periods)
-
-    def _queue(self, step: int, launch: bool = True) -> Queued:
-        """Build update `step` on the next micro-batches; `launch`: queue it (mx.async_eval)."""
-        for hook in self.hooks:
-            hook(self, step)
+    def _optimizer_step(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run update `step` on the next micro-batches: (its train_log row, its metrics)."""
         tic = time.perf_counter()
         batches = [self.plan.next() for _ in range(self.accum)]
-        n_loss_tokens = sum(b.n_loss_tokens for b in batches)
         stats = self.fns.train_step(
             [distributed.shard(b, self.group) for b in batches],
             self.micro_seeds(step),
             group=self.group,
-            n_loss_tokens=n_loss_tokens,
+            n_loss_tokens=sum(b.n_loss_tokens for b in batches),
         )
-        if launch:
-            mx.async_eval(stats, self.model.trainable_parameters(), self.optimizer.state)
-        return Queued(step, stats, sum(b.n_tokens for b in batches), n_loss_tokens, tic)
-
-    def _collect(self, queued: Queued) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Wait for a queued step's metrics: (its train_log row, its metrics)."""
-        split = self.fns.layout.split(queued.stats.tolist())
-        elapsed = time.perf_counter() - queued.tic
-        self.state.tokens += queued.n_tokens
+        mx.eval(stats, self.model.trainable_parameters(), self.optimizer.state)
+        split = self.fns.layout.split(stats.tolist())
+        elapsed = time.perf_counter() - tic
+        n_tokens = sum(b.n_tokens for b in batches)
+        self.state.tokens += n_tokens
         self.state.train_time_s += elapsed
         row = {
-            "step": queued.step,
+            "step": step,
             "tokens": self.state.tokens,
             "loss": split["loss"],
             "ppl": _ppl(split["loss"]),
             "lr": split["lr"],
             "grad_norm": split["grad_norm"],
-            "loss_tokens": queued.n_loss_tokens,
-            "tokens_per_s": queued.n_tokens / elapsed,
+            "loss_tokens": sum(b.n_loss_tokens for b in batches),
+            "tokens_per_s": n_tokens / elapsed,
             "step_time_s": elapsed,
             "peak_memory_gb": peak_memory_gb(),
         }
@@ -360,7 +335,6 @@ class Trainer:
         return False
 
     def finish(self) -> dict[str, Any]:
-        self._queued = None  # a caller that stops early leaves a queued step unread
         self._stack.close()
         self.progress.close()
         self.logs.close()
