@@ -4,7 +4,7 @@
 #   bash benchmarks/gpu_issue13.sh install   # each call that carries .mlxcuda-a/-b and .whl
 #   bash benchmarks/gpu_issue13.sh train     # train_benchmark on Alpaca lengths + host_time
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
-#   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (Alpaca, long)
+#   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (long, Alpaca)
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
 #   bash benchmarks/gpu_issue13.sh generate  # generation: batch 1 x3 vs the loop; 16 to 64
 #   bash benchmarks/gpu_issue13.sh all       # generate, train, long (logs land as each ends)
@@ -60,12 +60,12 @@ long)
   step host_time_long python benchmarks/host_time.py --model "$model" --data "$bench/long" \
     --micro-batch 4 --steps 10 --warmup 3 --json "$out/host_time_long.json"
   ;;
-alone)  # each arm alone only (no interleaved rounds), Alpaca then long rows
+alone)  # each arm alone only (no interleaved rounds), long rows then Alpaca
   source "$env"
-  step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
-    --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
   step alone_long python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
     --data "$bench/long" --micro-batch 4 --json "$out/alone_long.json"
+  step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
+    --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
   ;;
 host)
   source "$env"
