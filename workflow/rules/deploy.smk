@@ -108,6 +108,8 @@ rule merge_adapters:
         f"{DEPLOY_DIR}/merge/{{merge}}/run.json",
     log:
         f"{RESULTS}/logs/deploy/merge-{{merge}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deploy/merge-{{merge}}.tsv"
     resources:
         mem_mb=cluster.mem_mb(study, "aggregate", RESULTS),
         runtime=cluster.runtime(study, "aggregate", RESULTS),
@@ -222,6 +224,8 @@ rule deploy_aggregate:
         summary=f"{RESULTS}/{deploy_lib.DEPLOY_SUMMARY}",
     log:
         f"{RESULTS}/logs/deploy/aggregate.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deploy/aggregate.tsv"
     resources:
         mem_mb=cluster.mem_mb(study, "aggregate", RESULTS),
         runtime=cluster.runtime(study, "aggregate", RESULTS),
@@ -244,6 +248,8 @@ rule model_card:
         f"{DEPLOY_DIR}/{{experiment}}/s{{seed}}/{{variant}}/README.md",
     log:
         f"{RESULTS}/logs/deploy/card-{{experiment}}-s{{seed}}-{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deploy/card-{{experiment}}-s{{seed}}-{{variant}}.tsv"
     resources:
         mem_mb=cluster.mem_mb(study, "report", RESULTS),
         runtime=cluster.runtime(study, "report", RESULTS),
