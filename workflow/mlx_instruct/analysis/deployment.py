@@ -34,6 +34,14 @@ def quality(summary: pd.DataFrame, suite: str = "adherence") -> pd.DataFrame:
     return pick(summary, suite).set_index("experiment")
 
 
+def adherence_drift(summary: pd.DataFrame) -> pd.DataFrame:
+    """Adherence of each quantized or merged model against its source, paired per item: the
+    deployment's headline, in the Summary and the Deployment section alike."""
+    if summary.empty:
+        return pd.DataFrame()
+    return pick(summary[summary["kind"] == "pair"], "adherence", kind="pair")
+
+
 def deployment_table(table: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     """The plan's memory-speed-quality table, one row per exported model and precision:
     weights on disk, peak memory and speed at batch 1 (time to first token, prompt and
