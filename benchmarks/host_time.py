@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from train_benchmark import load_examples, our_trainer, weight_dtype
+from train_benchmark import load_at_weight_dtype, load_examples, our_trainer
 
 PHASES = ("batch_s", "build_s", "eval_s", "after_s")
 
@@ -89,12 +89,9 @@ def main() -> int:
 
     from machine import describe, line
 
-    from mlx_instruct.sources.models import load_model
-
     found_machine = describe()
     print(line(found_machine), flush=True)
-    model, tokenizer = load_model(args.model)
-    args.dtype = weight_dtype(model)
+    model, tokenizer = load_at_weight_dtype(args)
     examples = load_examples(args, tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = our_trainer(args, model, tokenizer, examples, tmp, instrument=True)

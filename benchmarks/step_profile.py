@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from train_benchmark import load_examples, our_trainer, settings, weight_dtype
+from train_benchmark import load_at_weight_dtype, load_examples, our_trainer, settings
 
 VARIANTS = ("forward", "mlx_lm-step", "ours", "ours-bare", "one-graph", "bf16-head")
 
@@ -120,12 +120,10 @@ def main() -> int:
     from machine import describe, line
 
     from mlx_instruct.config import TrainingSettings
-    from mlx_instruct.sources.models import load_model
 
     found_machine = describe()
     print(line(found_machine), flush=True)
-    model, tokenizer = load_model(args.model)
-    args.dtype = weight_dtype(model)
+    model, tokenizer = load_at_weight_dtype(args)
     args.steps_run = args.steps
     args.steps = args.warmup + args.steps  # the settings' schedule length
     examples = load_examples(args, tokenizer)

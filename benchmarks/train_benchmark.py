@@ -89,6 +89,15 @@ def weight_dtype(model) -> str:
     return found.pop()
 
 
+def load_at_weight_dtype(args: argparse.Namespace):
+    """(model, tokenizer) of --model, with args.dtype set so ours trains at mlx_lm's dtype."""
+    from mlx_instruct.sources.models import load_model
+
+    model, tokenizer = load_model(args.model)
+    args.dtype = weight_dtype(model)
+    return model, tokenizer
+
+
 def load_examples(args: argparse.Namespace, tokenizer):
     from mlx_instruct.data.tokenize import tokenize_dataset
     from mlx_instruct.io import read_jsonl
@@ -230,8 +239,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     from mlx_instruct.sources.models import load_model as load
 
-    model, tokenizer = load(args.model)
-    args.dtype = weight_dtype(model)
+    model, tokenizer = load_at_weight_dtype(args)
     examples = load_examples(args, tokenizer)
     cpu0 = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
