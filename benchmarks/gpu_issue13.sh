@@ -33,9 +33,12 @@ if [ "$stage" = all ]; then
   bash "$0" train
   exec bash "$0" long
 fi
-# 20 steps, 5 left out (Alpaca's widths compile in the first ones); two interleaved rounds.
+# 20 steps, 5 left out; two interleaved rounds. Alpaca (192 rows, 24 micro-batches of 8 in
+# 7 padded widths) times its second epoch instead: 20 steps left new widths compiling inside
+# the timed ones (0.5-1.8 s steps among 0.1 s ones, docs/training.md).
 common=(--model "$model" --max-seq-len 1024 --rank 32 --alpha 16 --steps 20 --warmup 5
   --rounds 2 --arms mlx_lm,ours)
+second_epoch=(--steps 48 --warmup 24)
 case $stage in
 install)
   bash tools/device/install.sh
@@ -46,10 +49,10 @@ install)
   ;;
 train)
   source "$env"
-  step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" --data "$bench/alpaca" \
-    --micro-batch 8 --json "$out/train_alpaca.json"
+  step train_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
+    --data "$bench/alpaca" --micro-batch 8 --json "$out/train_alpaca.json"
   step host_time python benchmarks/host_time.py --model "$model" --data "$bench/alpaca" \
-    --micro-batch 8 --steps 16 --warmup 6 --json "$out/host_time.json"
+    --micro-batch 8 --steps 32 --warmup 24 --json "$out/host_time.json"
   ;;
 long)
   source "$env"
@@ -64,13 +67,13 @@ alone)  # each arm alone only (no interleaved rounds), long rows then Alpaca
   source "$env"
   step alone_long python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
     --data "$bench/long" --micro-batch 4 --json "$out/alone_long.json"
-  step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
-    --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
+  step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
+    --rounds 0 --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
   ;;
 host)
   source "$env"
   step host_time python benchmarks/host_time.py --model "$model" --data "$bench/alpaca" \
-    --micro-batch 8 --steps 16 --warmup 6 --json "$out/host_time.json"
+    --micro-batch 8 --steps 32 --warmup 24 --json "$out/host_time.json"
   step host_time_long python benchmarks/host_time.py --model "$model" --data "$bench/long" \
     --micro-batch 4 --steps 10 --warmup 3 --json "$out/host_time_long.json"
   ;;
@@ -78,8 +81,10 @@ generate)
   source "$env"
   step gen_b1 python benchmarks/generation_benchmark.py --model "$model" --prompts 8 \
     --max-tokens 64 --batch-sizes 1 --repeats 3 --loglik-items 0 --json "$out/gen_b1.json"
-  step gen_large python benchmarks/generation_benchmark.py --model "$model" --prompts 64 \
-    --peer-prompts 8 --max-tokens 64 --batch-sizes 16 32 64 --repeats 2 --loglik-items 0 \
+  # 128 prompts x 128 tokens, 3 repeats: at 64 x 64 a batch-32 run lasted ~2 s and the
+  # batch-32 / batch-16 ratio moved 1.5-2.4x between runs (docs/evaluation.md).
+  step gen_large python benchmarks/generation_benchmark.py --model "$model" --prompts 128 \
+    --peer-prompts 8 --max-tokens 128 --batch-sizes 16 32 64 --repeats 3 --loglik-items 0 \
     --json "$out/gen_large.json"
   ;;
 *)

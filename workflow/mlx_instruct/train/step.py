@@ -7,7 +7,8 @@ Three compiled functions:
 - `update`: divide by the step's response-token count (a true token-weighted mean over the
   effective batch), per-parameter squared gradient norms, global norm, clipping, the AdamW
   update, LoRA delta norms ||scale * B A|| (via r x r Gram matrices, no d x d product) and
-  parameter delta norms ||W - W0||; all metrics come back as one small vector;
+  parameter delta norms ||W - W0||, the per-layer norms batched by shape (train/norms.py);
+  all metrics come back as one small vector;
 - `eval_loss`: validation loss without gradients.
 
 The loss computes logits only at response positions: the hidden states of those positions
@@ -34,6 +35,7 @@ from mlx.utils import tree_flatten, tree_map
 from mlx_instruct.config import ConfigError
 from mlx_instruct.train.batching import Batch
 from mlx_instruct.train.distributed import all_sum
+from mlx_instruct.train.norms import lora_delta_sq, sq_norms
 from mlx_instruct.train.packing import PackedBatch, input_segments, packed_body
 
 
@@ -178,9 +180,7 @@ def mean_and_clip(grads: Any, inv: mx.array, clip: float | None) -> tuple[Any, m
     """
     leaves = [g for _, g in tree_flatten(grads)]
     probe = inv + 0.0  # a distinct node, equal to inv (see the docstring)
-    sq = mx.stack(
-        [mx.sum(mx.square((g * probe.astype(g.dtype)).astype(mx.float32))) for g in leaves]
-    )
+    sq = sq_norms(leaves, probe)
     norm = mx.sqrt(mx.sum(sq))
     if clip is None:
         return tree_map(lambda g: g * inv.astype(g.dtype), grads), norm, sq
@@ -221,23 +221,10 @@ def lora_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
-def lora_delta_sq(lora: list[tuple[str, nn.Module]], scale: float | None) -> mx.array:
-    """||scale * B A||^2 per LoRA module, via r x r Gram matrices (no d x d product)."""
-    s2 = float(scale or 1.0) ** 2
-    deltas = []
-    for _, module in lora:
-        a = module.lora_a.astype(mx.float32)
-        b = module.lora_b.astype(mx.float32)
-        deltas.append(s2 * mx.sum((a.T @ a) * (b @ b.T)))
-    return mx.stack(deltas)
-
-
 def param_delta_sq(model: nn.Module, base_values: dict[str, mx.array]) -> mx.array:
     """||W - W0||^2 per trainable non-LoRA leaf (hybrid norms, full weights)."""
     current = dict(tree_flatten(model.trainable_parameters()))
-    return mx.stack(
-        [mx.sum(mx.square((current[k] - w0).astype(mx.float32))) for k, w0 in base_values.items()]
-    )
+    return sq_norms([current[k] - w0 for k, w0 in base_values.items()])
 
 
 class StepFunctions:
