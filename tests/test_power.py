@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -69,6 +69,7 @@ def test_mde_falls_with_items_and_rises_with_sd(sd, n, extra):
 
 @settings(max_examples=40, deadline=None)
 @given(effect=st.floats(0.5, 20.0), sd=st.floats(1.0, 50.0), factor=st.floats(1.1, 3.0))
+@example(effect=10.1875, sd=1.0, factor=1.109375)  # a NaN lower tail read as power 1 (CI)
 def test_items_needed_falls_as_the_effect_grows(effect, sd, factor):
     assert power.items_needed(effect * factor, sd) <= power.items_needed(effect, sd)
     n = power.items_needed(effect, sd)

@@ -73,9 +73,12 @@ def power_paired(effect: float, sd: float, n: float, alpha: float = ALPHA) -> fl
     df = n - 1
     nc = abs(effect) * math.sqrt(n) / sd
     crit = sps.t.ppf(1 - alpha / 2, df)
-    value = float(sps.nct.sf(crit, df, nc) + sps.nct.cdf(-crit, df, nc))
-    # nct's tails go NaN far out (nc in the hundreds), where the power is 1 to machine precision
-    return value if np.isfinite(value) else float(nc > crit)
+    upper, lower = float(sps.nct.sf(crit, df, nc)), float(sps.nct.cdf(-crit, df, nc))
+    # scipy's nct gives NaN for a tail at machine-precision 0 or 1: the upper far out (nc in
+    # the hundreds), the lower already at df 1 and nc ~14 (scipy 1.17: 1e-16 beside NaN), where
+    # one NaN tail once turned a power of 0.74 into 1. Each tail falls back on its own limit.
+    upper = upper if np.isfinite(upper) else float(nc > crit)
+    return upper + (lower if np.isfinite(lower) else 0.0)
 
 
 def mde(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
