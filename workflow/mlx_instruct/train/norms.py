@@ -1,12 +1,15 @@
 """The step's per-layer norms as a few batched reductions instead of one kernel per leaf.
 
 LoRA r32 on Mistral-7B has 448 trainable leaves and 224 LoRA modules. One squared-norm
-reduction per leaf and two Gram products per module cost 8% of a long step on an H100
-(0.036 of 0.472 s, `benchmarks/step_profile.py`, docs/training.md), the same absolute time on
-Alpaca's ~0.14 s steps. Arrays of one shape and dtype are stacked and reduced together: the
-stack is a copy, so only arrays of at most `STACK_ELEMENTS` elements are stacked, in chunks
-of at most that many (LoRA's groups at 7B hold 4M), and larger arrays (full weights, where
-the kernel's own work dwarfs its launch) are reduced alone as before.
+reduction per leaf and two Gram products per module were 8% of a long H100 step (0.472 vs
+0.436 s with the per-layer metrics off, `benchmarks/step_profile.py`); batched, every metric
+on measured at or below metrics off (0.473 vs 0.497 s; Alpaca's widest batch 0.286 vs 0.288 s;
+docs/training.md, "Third H100 session"), within the ±8% spread of those variants.
+
+Arrays of one shape and dtype are stacked and reduced together. The stack is a copy, so only
+arrays under `STACK_ELEMENTS` elements are stacked, in chunks of at most that many (LoRA's
+groups at 7B hold 4M); larger arrays (full weights, where the kernel's own work dwarfs its
+launch) are reduced alone as before.
 """
 
 from __future__ import annotations
