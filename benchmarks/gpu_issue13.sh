@@ -6,6 +6,8 @@
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
 #   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (long, Alpaca)
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
+#   bash benchmarks/gpu_issue13.sh layers    # one decoder layer's parts, forward vs backward
+#   bash benchmarks/gpu_issue13.sh knobs     # step_profile under MLX-CUDA's graph settings
 #   bash benchmarks/gpu_issue13.sh generate  # generation: batch 1 x3 vs the loop; 16 to 64
 #   bash benchmarks/gpu_issue13.sh all       # generate, train, long (logs land as each ends)
 # Inputs travel in the git-ignored .bench7b (made here: benchmarks/long_examples.py and
@@ -27,7 +29,7 @@ step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop 
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, long, alone, host, generate or all}
+stage=${1:?stage: install, train, long, alone, layers, knobs, host, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
   bash "$0" train
@@ -70,6 +72,23 @@ alone)  # each arm alone only (no interleaved rounds), long rows then Alpaca
   step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
     --rounds 0 --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
   ;;
+layers)  # where the backward's time goes: long rows' and Alpaca's widest shapes
+  source "$env"
+  step layers_long python benchmarks/layer_profile.py --model "$model" --batch 4 \
+    --seq-len 1024 --json "$out/layers_long.json"
+  step layers_alpaca python benchmarks/layer_profile.py --model "$model" --batch 8 \
+    --seq-len 288 --json "$out/layers_alpaca.json"
+  ;;
+knobs)  # one step under MLX-CUDA's graph knobs (env vars read by libmlx): long rows
+  source "$env"
+  for knob in "" MLX_CUDA_GRAPH_CACHE_SIZE=4000 "MLX_CUDA_GRAPH_CACHE_SIZE=4000 MLX_MAX_OPS_PER_BUFFER=100" \
+    MLX_USE_CUDA_GRAPHS=0; do
+    name=knobs_${knob// /_}
+    step "$name" env MLX_ENABLE_CACHE_THRASHING_CHECK=1 $knob python benchmarks/step_profile.py \
+      --model "$model" --data "$bench/long" --micro-batch 4 --variants forward,mlx_lm-step,ours \
+      --json "$out/${name//=/-}.json"
+  done
+  ;;
 host)
   source "$env"
   step host_time python benchmarks/host_time.py --model "$model" --data "$bench/alpaca" \
@@ -88,7 +107,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, long, alone, host, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, alone, layers, knobs, host, generate or all, got $1" >&2
   exit 2
   ;;
 esac

@@ -145,7 +145,9 @@ class LastStepEnd:
         pass
 
 
-def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float], list[int]]:
+def run_peer(
+    args, model, optimizer, examples, between=None
+) -> tuple[list[float], list[int], list[float]]:
     """mlx_lm.tuner.trainer.train fed our batch plan; per-step wall times and tokens.
 
     `between()` (the interleaved mode) runs in the batch generator between two mlx_lm
@@ -159,12 +161,14 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
     plan = BatchPlan(examples, args.micro_batch, args.max_seq_len, seed=PLAN_SEED)
     times: list[float] = []
     tokens: list[int] = []
+    peaks: list[float] = []
     last = [0.0]
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
         while True:
             if tokens:
                 times.append(time.perf_counter() - last[0])
+                peaks.append(mx.get_peak_memory() / 1e9)
             if between is not None and len(tokens) < args.steps:
                 between()
             batch = plan.next()
@@ -186,7 +190,8 @@ def run_peer(args, model, optimizer, examples, between=None) -> tuple[list[float
         train(model, optimizer, examples, None, args=targs, iterate_batches=batches,
               training_callback=ended)  # fmt: skip
     times.append(ended.at - last[0])
-    return times[: args.steps], tokens[: args.steps]
+    peaks.append(mx.get_peak_memory() / 1e9)
+    return times[: args.steps], tokens[: args.steps], peaks[: args.steps]
 
 
 def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, packing=False):
@@ -202,13 +207,14 @@ def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, pa
     return trainer
 
 
-def wall_steps(trainer) -> tuple[list[float], list[int]]:
-    """Our run's steps timed by the wall clock around each `train_step` call (tokens each),
-    the last one until the device is done: the same clock as the peer's arm."""
+def wall_steps(trainer) -> tuple[list[float], list[int], list[float]]:
+    """Our run's steps timed by the wall clock around each `train_step` call (tokens each,
+    the process's peak memory after each), the last one until the device is done: the same
+    clock as the peer's arm."""
     import mlx.core as mx
 
     trainer.begin()
-    times, tokens = [], []
+    times, tokens, peaks = [], [], []
     while trainer.state.step < trainer.settings.steps:
         before, tic = trainer.state.tokens, time.perf_counter()
         trainer.train_step()
@@ -216,11 +222,16 @@ def wall_steps(trainer) -> tuple[list[float], list[int]]:
             mx.synchronize()
         times.append(time.perf_counter() - tic)
         tokens.append(trainer.state.tokens - before)
+        peaks.append(mx.get_peak_memory() / 1e9)
     trainer.finish()
-    return times, tokens
+    return times, tokens, peaks
 
 
-def summarise(arm: str, times: list[float], tokens: list[int], warmup: int) -> dict:
+def summarise(
+    arm: str, times: list[float], tokens: list[int], warmup: int, peaks: list[float] | None = None
+) -> dict:
+    """Rates over the steps after `warmup`; `peaks` (GB after each step) shows where an arm's
+    peak memory is reached (alone runs)."""
     steady = sum(times[warmup:])
     return {
         "arm": arm,
@@ -230,6 +241,7 @@ def summarise(arm: str, times: list[float], tokens: list[int], warmup: int) -> d
         "tokens": sum(tokens),
         "steps": len(times),
         "step_times": times,
+        **({"peak_after_step_gb": peaks} if peaks else {}),
     }
 
 
@@ -245,10 +257,12 @@ def worker(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if args.arm == "mlx_lm":
             optimizer = peer_model(model, settings(args))
-            result = summarise("mlx_lm", *run_peer(args, model, optimizer, examples), args.warmup)
+            times, tokens, peaks = run_peer(args, model, optimizer, examples)
+            result = summarise("mlx_lm", times, tokens, args.warmup, peaks)
         elif args.arm in ("ours", "ours-bare"):
             trainer = our_trainer(args, model, tokenizer, examples, tmp, args.arm == "ours")
-            result = summarise(args.arm, *wall_steps(trainer), args.warmup)
+            times, tokens, peaks = wall_steps(trainer)
+            result = summarise(args.arm, times, tokens, args.warmup, peaks)
         elif args.arm == "packing":
             from packing_arms import interleave
 
@@ -289,7 +303,7 @@ def worker(args: argparse.Namespace) -> dict:
             peer = run_peer(args, model, optimizer, examples, between)
             for trainer in ours.values():
                 trainer.finish()
-            result = {"mlx_lm": summarise("mlx_lm", *peer, args.warmup)}
+            result = {"mlx_lm": summarise("mlx_lm", *peer[:2], args.warmup)}
             result.update({name: summarise(name, *logs[name], args.warmup) for name in ours})
             return {"arm": "interleaved", "arms": result, "cpu_s": time.process_time() - cpu0}
     result["cpu_s_per_step"] = (time.process_time() - cpu0) / result["steps"]
