@@ -81,13 +81,15 @@ layers)  # where the backward's time goes: long rows' and Alpaca's widest shapes
   ;;
 knobs)  # one step under MLX-CUDA's graph knobs (env vars read by libmlx): long rows
   source "$env"
-  for knob in "" MLX_CUDA_GRAPH_CACHE_SIZE=4000 "MLX_CUDA_GRAPH_CACHE_SIZE=4000 MLX_MAX_OPS_PER_BUFFER=100" \
-    MLX_USE_CUDA_GRAPHS=0; do
+  for knob in "" MLX_CUDA_GRAPH_CACHE_SIZE=4000 MLX_USE_CUDA_GRAPHS=0; do
     name=knobs_${knob// /_}
     step "$name" env MLX_ENABLE_CACHE_THRASHING_CHECK=1 $knob python benchmarks/step_profile.py \
       --model "$model" --data "$bench/long" --micro-batch 4 --variants forward,mlx_lm-step,ours \
       --json "$out/${name//=/-}.json"
   done
+  step profile_alpaca python benchmarks/step_profile.py --model "$model" --data "$bench/alpaca" \
+    --micro-batch 8 --variants forward,mlx_lm-step,ours,one-graph,f32-head \
+    --json "$out/step_profile_alpaca.json"
   ;;
 host)
   source "$env"

@@ -12,8 +12,9 @@ each), variant after variant in one process:
   ours         our StepFunctions.train_step, every metric on (what the trainer runs);
   ours-bare    the same, per-layer metrics off;
   one-graph    ours-bare with grad and update compiled as one function instead of two;
-  bf16-head    ours-bare with the gathered cross-entropy in the weights' dtype (probe only:
-               the trainer keeps it in float32).
+  f32-head     one-graph with the loss the trainer ran before the fused kernel: the gathered
+               logits cast to float32 and `cross_entropy` (the CPU's path); on the GPU the
+               trainer now calls `mx.fast.cross_entropy` on the head's own dtype.
 MFU = 4 x N x tokens/s / peak (N: the frozen model's parameters; LoRA's forward and input
 gradient, no weight gradient of the frozen base), as in docs/training.md.
 """
@@ -28,7 +29,7 @@ import time
 
 from train_benchmark import load_at_weight_dtype, load_examples, our_trainer, settings
 
-VARIANTS = ("forward", "mlx_lm-step", "ours", "ours-bare", "one-graph", "bf16-head")
+VARIANTS = ("forward", "mlx_lm-step", "ours", "ours-bare", "one-graph", "f32-head")
 
 
 def variant_steps(trainer, batch, s) -> dict:
@@ -82,11 +83,10 @@ def variant_steps(trainer, batch, s) -> dict:
 
     body, head = split_head(model)
 
-    def same_dtype_loss(model, inputs, sel, tsel, w):
+    def float32_loss(model, inputs, sel, tsel, w):
         hidden = body(inputs)
         hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
-        ce = cross_entropy(head(hidden), tsel)  # no float32 cast of the logits
-        return (ce * w.astype(ce.dtype)).sum().astype(mx.float32)
+        return (cross_entropy(head(hidden).astype(mx.float32), tsel) * w).sum()
 
     def trained(f, opt):
         return lambda: (f(), model.trainable_parameters(), opt.state)
@@ -97,8 +97,40 @@ def variant_steps(trainer, batch, s) -> dict:
         "ours": trained(lambda: ours.train_step([batch]), ours.optimizer),
         "ours-bare": trained(lambda: bare.train_step([batch]), bare.optimizer),
         "one-graph": trained(*single()),
-        "bf16-head": trained(*single(same_dtype_loss)),
+        "f32-head": trained(*single(float32_loss)),
     }
+
+
+def loss_agreement(trainer, batch) -> dict:
+    """The trainer's loss and LoRA gradients against the float32 path's on one batch, from
+    the same weights: the fused kernel's answer checked where it runs (the GPU)."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    from mlx_instruct.train.step import cross_entropy, gathered_sum, split_head
+
+    model, fns = trainer.model, trainer.fns
+    body, head = split_head(model)
+    arrays = fns.arrays(batch)
+
+    def float32_loss(model, inputs, sel, tsel, w):
+        hidden = body(inputs)
+        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
+        return (cross_entropy(head(hidden).astype(mx.float32), tsel) * w).sum()
+
+    def ours(model, *a):
+        return gathered_sum(body(a[0]), head, *a[1:])
+
+    found = [nn.value_and_grad(model, f)(model, *arrays) for f in (ours, float32_loss)]
+    mx.eval(found)
+    (loss, grads), (ref, ref_grads) = found
+    pairs = zip(tree_flatten(grads), tree_flatten(ref_grads), strict=True)
+    diff = sum(mx.sum(mx.square((g - r).astype(mx.float32))) for (_, g), (_, r) in pairs)
+    size = sum(mx.sum(mx.square(r.astype(mx.float32))) for _, r in tree_flatten(ref_grads))
+    return {"loss": loss.item(), "float32_loss": ref.item(),
+            "loss_rel_diff": abs(loss.item() - ref.item()) / abs(ref.item()),
+            "grad_rel_diff": mx.sqrt(diff / size).item()}  # fmt: skip
 
 
 def main() -> int:
@@ -134,6 +166,8 @@ def main() -> int:
         n_params = trainer.info.total_params  # mlx_lm's count: adapters left out
         print(f"batch {batch.tokens.shape[0]} x {batch.tokens.shape[1]}, {batch.n_tokens} real "
               f"tokens, {batch.n_loss_tokens} response tokens; N {n_params:,}", flush=True)  # fmt: skip
+        agreement = loss_agreement(trainer, batch)
+        print(f"loss vs the float32 path: {agreement}", flush=True)
         found = {}
         for name in args.variants.split(","):
             mx.synchronize()
@@ -154,7 +188,8 @@ def main() -> int:
     if args.json:
         from mlx_instruct.io import write_json
 
-        write_json(args.json, {"args": vars(args), "variants": found, **found_machine})
+        write_json(args.json, {"args": vars(args), "variants": found, "loss_agreement": agreement,
+                                **found_machine})  # fmt: skip
     return 0
 
 

@@ -124,6 +124,19 @@ def cross_entropy(logits: mx.array, targets: mx.array) -> mx.array:
     return mx.log(total) + top.squeeze(-1) - picked
 
 
+def token_losses(logits: mx.array, targets: mx.array) -> mx.array:
+    """Per-position cross-entropy in float32, whatever the logits' dtype.
+
+    On the GPU, MLX's fused kernel (`mx.fast.cross_entropy`: float32 accumulation, gradient
+    in the logits' dtype) reads bfloat16 logits directly, with no float32 copy of the
+    logits, their exponentials or their gradient. On the CPU that kernel falls back to a
+    reduction in the logits' dtype, so the logits are cast to float32 and `cross_entropy` runs.
+    """
+    if mx.default_device() == mx.gpu:
+        return mx.fast.cross_entropy(logits, targets)
+    return cross_entropy(logits.astype(mx.float32), targets)
+
+
 def make_loss(
     model: nn.Module, gather: bool = True, packing: bool = False
 ) -> tuple[Callable, bool]:
@@ -147,8 +160,7 @@ def make_loss(
     if parts is None:
 
         def dense_loss(model, inputs, targets, mask):
-            logits = model(inputs).astype(mx.float32)
-            return (cross_entropy(logits, targets) * mask).sum()
+            return (token_losses(model(inputs), targets) * mask).sum()
 
         return dense_loss, False
     body, head = parts
@@ -164,8 +176,7 @@ def gathered_sum(
 ) -> mx.array:
     """The weighted cross-entropy sum at the flat positions `sel` of `hidden`."""
     hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
-    logits = head(hidden).astype(mx.float32)
-    return (cross_entropy(logits, tsel) * w).sum()
+    return (token_losses(head(hidden), tsel) * w).sum()
 
 
 def mean_and_clip(grads: Any, inv: mx.array, clip: float | None) -> tuple[Any, mx.array, mx.array]:
