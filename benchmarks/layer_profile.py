@@ -18,7 +18,8 @@ respect to the input and the LoRA matrices), so the excess can be pinned to a pa
   lora-linear  the same projection with mlx_lm's LoRA on it.
 The peer of each backward is its own forward in the same process: ratio = (fwd+bwd) / fwd;
 2.0 means the backward costs one forward (matmul FLOPs: a frozen matmul's input gradient
-equals its forward).
+equals its forward). TFLOP/s count the attention's score and value products unmasked (a
+causal kernel does half of that work).
 """
 
 from __future__ import annotations
