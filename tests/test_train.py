@@ -158,16 +158,15 @@ def test_gathered_loss_equals_dense_loss_and_reference_ce(tiny):  # noqa: F811
 
 
 def test_token_losses_are_float32_for_bfloat16_logits_on_the_cpu():
-    """The CPU's path casts first: MLX's fused kernel would reduce in bfloat16 here."""
+    """The CPU's path casts first (MLX's fused kernel would reduce in bfloat16 there), so the
+    CPU trainer's loss is the float32 one it always was, to the bit."""
     logits = (mx.random.normal((7, 300)) * 6).astype(mx.bfloat16)
     targets = mx.array([0, 1, 2, 3, 150, 298, 299])
     with mx.stream(mx.cpu):
         found = token_losses(logits, targets)
         expected = cross_entropy(logits.astype(mx.float32), targets)
-        fused = mx.fast.cross_entropy(logits, targets)  # bfloat16 sums on the CPU
     assert found.dtype == mx.float32
     assert mx.array_equal(found, expected).item()
-    assert not mx.allclose(fused, expected, rtol=1e-6, atol=0).item()
 
 
 def test_accumulation_is_a_token_weighted_mean(tiny):  # noqa: F811
