@@ -39,7 +39,7 @@ def variant_steps(trainer, batch, s) -> dict:
     from mlx_lm.tuner.trainer import default_loss
 
     from mlx_instruct.train.schedule import make_optimizer
-    from mlx_instruct.train.step import StepFunctions, cross_entropy, split_head
+    from mlx_instruct.train.step import StepFunctions
 
     model, info = trainer.model, trainer.info
 
@@ -81,13 +81,6 @@ def variant_steps(trainer, batch, s) -> dict:
         compiled = mx.compile(one, inputs=state, outputs=state)
         return (lambda: compiled(*arrays)), loose.optimizer
 
-    body, head = split_head(model)
-
-    def float32_loss(model, inputs, sel, tsel, w):
-        hidden = body(inputs)
-        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
-        return (cross_entropy(head(hidden).astype(mx.float32), tsel) * w).sum()
-
     def trained(f, opt):
         return lambda: (f(), model.trainable_parameters(), opt.state)
 
@@ -97,8 +90,25 @@ def variant_steps(trainer, batch, s) -> dict:
         "ours": trained(lambda: ours.train_step([batch]), ours.optimizer),
         "ours-bare": trained(lambda: bare.train_step([batch]), bare.optimizer),
         "one-graph": trained(*single()),
-        "f32-head": trained(*single(float32_loss)),
+        "f32-head": trained(*single(float32_loss(model))),
     }
+
+
+def float32_loss(model):
+    """The gathered loss with the logits cast to float32 (the CPU's path, the GPU's before
+    the fused kernel)."""
+    import mlx.core as mx
+
+    from mlx_instruct.train.step import cross_entropy, split_head
+
+    body, head = split_head(model)
+
+    def loss(model, inputs, sel, tsel, w):
+        hidden = body(inputs)
+        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
+        return (cross_entropy(head(hidden).astype(mx.float32), tsel) * w).sum()
+
+    return loss
 
 
 def loss_agreement(trainer, batch) -> dict:
@@ -108,21 +118,11 @@ def loss_agreement(trainer, batch) -> dict:
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlx_instruct.train.step import cross_entropy, gathered_sum, split_head
-
     model, fns = trainer.model, trainer.fns
-    body, head = split_head(model)
     arrays = fns.arrays(batch)
-
-    def float32_loss(model, inputs, sel, tsel, w):
-        hidden = body(inputs)
-        hidden = mx.take(hidden.reshape(-1, hidden.shape[-1]), sel, axis=0)
-        return (cross_entropy(head(hidden).astype(mx.float32), tsel) * w).sum()
-
-    def ours(model, *a):
-        return gathered_sum(body(a[0]), head, *a[1:])
-
-    found = [nn.value_and_grad(model, f)(model, *arrays) for f in (ours, float32_loss)]
+    found = [
+        nn.value_and_grad(model, f)(model, *arrays) for f in (fns.loss_fn, float32_loss(model))
+    ]
     mx.eval(found)
     (loss, grads), (ref, ref_grads) = found
     pairs = zip(tree_flatten(grads), tree_flatten(ref_grads), strict=True)
