@@ -146,13 +146,19 @@ def main() -> int:
     parser.add_argument("--dtype", default=None, help="default: the config's torch_dtype")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    unknown = sorted(set(args.parts.split(",")) - set(PARTS))
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)}; expected some of {','.join(PARTS)}")
 
     import mlx.core as mx
     from machine import describe, line
 
     found_machine = describe()
     print(line(found_machine), flush=True)
-    config = json.loads((Path(args.model) / "config.json").read_text())
+    config_path = Path(args.model) / "config.json"
+    if not config_path.is_file():
+        parser.error(f"--model: no config.json in {args.model}")
+    config = json.loads(config_path.read_text())
     dtype = getattr(mx, args.dtype or config.get("torch_dtype") or "bfloat16")
     table = parts(config, args.batch, args.seq_len, args.rank, dtype)
     print(f"one layer at {args.batch} x {args.seq_len}, {dtype}, LoRA r{args.rank}", flush=True)
