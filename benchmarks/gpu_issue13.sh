@@ -5,6 +5,7 @@
 #   bash benchmarks/gpu_issue13.sh train     # train_benchmark on Alpaca lengths + host_time
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
 #   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (long, Alpaca)
+#   bash benchmarks/gpu_issue13.sh packed    # Alpaca: ours packed vs mlx_lm padded, each alone
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
 #   bash benchmarks/gpu_issue13.sh layers    # one decoder layer's parts, forward vs backward
 #   bash benchmarks/gpu_issue13.sh knobs     # step_profile under MLX-CUDA's graph settings
@@ -29,7 +30,7 @@ step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop 
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, long, alone, layers, knobs, host, generate or all}
+stage=${1:?stage: install, train, long, alone, packed, layers, knobs, host, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
   bash "$0" train
@@ -72,6 +73,16 @@ alone)  # each arm alone only (no interleaved rounds), long rows then Alpaca
   step alone_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
     --rounds 0 --data "$bench/alpaca" --micro-batch 8 --json "$out/alone_alpaca.json"
   ;;
+packed)  # Alpaca packed into rows of 1,024 (ours) vs padded (mlx_lm), each arm alone: a packed
+  # row holds ~10.7 examples, so 1 row vs 8 examples and 2 rows vs 16 feed the GEMMs alike.
+  source "$env"
+  step packed_alpaca8 python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
+    --rounds 0 --data "$bench/alpaca" --micro-batch 8 --packed-micro-batch 1 \
+    --arms mlx_lm,ours,ours-packed --json "$out/packed_alpaca8.json"
+  step packed_alpaca16 python benchmarks/train_benchmark.py "${common[@]}" --steps 24 \
+    --warmup 12 --rounds 0 --data "$bench/alpaca" --micro-batch 16 --packed-micro-batch 2 \
+    --arms mlx_lm,ours-packed --json "$out/packed_alpaca16.json"
+  ;;
 layers)  # where the backward's time goes: long rows' and Alpaca's widest shapes
   source "$env"
   step layers_long python benchmarks/layer_profile.py --model "$model" --batch 4 \
@@ -109,7 +120,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, long, alone, layers, knobs, host, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, alone, packed, layers, knobs, host, generate or all, got $1" >&2
   exit 2
   ;;
 esac

