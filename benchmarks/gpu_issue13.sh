@@ -6,6 +6,7 @@
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
 #   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (long, Alpaca)
 #   bash benchmarks/gpu_issue13.sh packed    # Alpaca: ours packed vs mlx_lm padded, each alone
+#   bash benchmarks/gpu_issue13.sh why       # packed rows' layer under its mask; metrics' cost alone
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
 #   bash benchmarks/gpu_issue13.sh layers    # one decoder layer's parts, forward vs backward
 #   bash benchmarks/gpu_issue13.sh knobs     # step_profile under MLX-CUDA's graph settings
@@ -30,7 +31,7 @@ step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop 
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, long, alone, packed, layers, knobs, host, generate or all}
+stage=${1:?stage: install, train, long, alone, packed, why, layers, knobs, host, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
   bash "$0" train
@@ -83,6 +84,16 @@ packed)  # Alpaca packed into rows of 1,024 (ours) vs padded (mlx_lm), each arm 
     --warmup 12 --rounds 0 --data "$bench/alpaca" --micro-batch 16 --packed-micro-batch 2 \
     --arms mlx_lm,ours-packed --json "$out/packed_alpaca16.json"
   ;;
+why)  # a packed step's token costs 1.4x a long row's: the layer under the block mask; and
+  # ours' Alpaca steps 0.19 s vs mlx_lm's 0.16 s: ours-bare (per-layer metrics off) alone.
+  source "$env"
+  step layers_packed python benchmarks/layer_profile.py --model "$model" --batch 2 \
+    --seq-len 1024 --parts block,block-packed,sdpa,sdpa-packed,sdpa-packed-additive \
+    --json "$out/layers_packed.json"
+  step bare_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
+    --rounds 0 --data "$bench/alpaca" --micro-batch 8 --arms mlx_lm,ours,ours-bare \
+    --json "$out/bare_alpaca.json"
+  ;;
 layers)  # where the backward's time goes: long rows' and Alpaca's widest shapes
   source "$env"
   step layers_long python benchmarks/layer_profile.py --model "$model" --batch 4 \
@@ -120,7 +131,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, long, alone, packed, layers, knobs, host, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, alone, packed, why, layers, knobs, host, generate or all, got $1" >&2
   exit 2
   ;;
 esac
