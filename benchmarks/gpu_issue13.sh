@@ -85,14 +85,16 @@ packed)  # Alpaca packed into rows of 1,024 (ours) vs padded (mlx_lm), each arm 
     --warmup 12 --rounds 0 --data "$bench/alpaca" --micro-batch 16 --packed-micro-batch 2 \
     --arms mlx_lm,ours-packed --json "$out/packed_alpaca16.json"
   ;;
-overlap)  # ours (each step built ahead, train/ahead.py) vs ours-sync, Alpaca then long rows
+overlap)  # ours (each step built ahead, train/ahead.py) vs ours-sync, each alone, in both
+  # orders: the second of three processes ran 10-20% slower steps than the third (same code).
   source "$env"
-  step overlap_alpaca python benchmarks/train_benchmark.py "${common[@]}" "${second_epoch[@]}" \
-    --rounds 0 --data "$bench/alpaca" --micro-batch 8 --arms mlx_lm,ours,ours-sync \
-    --json "$out/overlap_alpaca.json"
-  step overlap_long python benchmarks/train_benchmark.py "${common[@]}" --rounds 0 \
-    --data "$bench/long" --micro-batch 4 --arms mlx_lm,ours,ours-sync \
-    --json "$out/overlap_long.json"
+  for data in alpaca long; do
+    if [ $data = alpaca ]; then shape=("${second_epoch[@]}" --micro-batch 8); else shape=(--micro-batch 4); fi
+    for arms in mlx_lm,ours,ours-sync mlx_lm,ours-sync,ours; do
+      step "overlap_${data}_$arms" python benchmarks/train_benchmark.py "${common[@]}" "${shape[@]}" \
+        --rounds 0 --data "$bench/$data" --arms $arms --json "$out/overlap_${data}_${arms//,/_}.json"
+    done
+  done
   ;;
 why)  # a packed step's token costs 1.4x a long row's: the layer under the block mask; and
   # ours' Alpaca steps 0.19 s vs mlx_lm's 0.16 s: ours-bare (per-layer metrics off) alone.
