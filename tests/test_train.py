@@ -18,7 +18,6 @@ from test_train_support import fresh_model, load_examples, read_log, settings, t
 
 from mlx_instruct.train import schedule
 from mlx_instruct.train.batching import BatchPlan, Example, collate, eval_batches
-from mlx_instruct.train.dry_run import dry_run
 from mlx_instruct.train.methods import apply_method
 from mlx_instruct.train.step import (
     StepFunctions,
@@ -373,7 +372,7 @@ def test_dropout_uses_reproducible_randomness(tiny, tmp_path):  # noqa: F811
 
 
 def test_dry_run_measures_a_step(tiny, tmp_path):  # noqa: F811
-    report = dry_run(_trainer(tiny, tmp_path, steps=50))
+    report = _trainer(tiny, tmp_path, steps=50).dry_run()
     assert report["peak_memory_gb"] > 0 and report["step_s"] > 0
     assert report["estimated_train_s"] <= report["worst_case_train_s"]
 

@@ -240,9 +240,7 @@ def _build_trainer(
 
 def _dry_run(args: argparse.Namespace, trainer: Trainer, stamp: dict[str, Any]) -> int:
     """Measure one step, write dry_run.json, print the estimate."""
-    from mlx_instruct.train.dry_run import dry_run
-
-    report = {**stamp, "dry_run": dry_run(trainer)}
+    report = {**stamp, "dry_run": trainer.dry_run()}
     write_json(Path(args.out) / "dry_run.json", report)
     d = report["dry_run"]
     print(

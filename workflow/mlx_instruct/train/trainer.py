@@ -22,7 +22,6 @@ import mlx.nn as nn
 from mlx_instruct.config import TrainingSettings
 from mlx_instruct.io import write_json
 from mlx_instruct.train import checkpoint, distributed, outputs
-from mlx_instruct.train.ahead import BuiltStep, restore, snapshot
 from mlx_instruct.train.batching import BatchPlan, Example, eval_batches
 from mlx_instruct.train.curriculum import base_losses
 from mlx_instruct.train.instrument import (
@@ -82,7 +81,6 @@ class Trainer:
         instrument: bool = True,
         samples: bool = True,
         hooks: list[Callable[[Trainer, int], None]] | None = None,
-        overlap: bool = False,
     ):
         self.settings = s = TrainingSettings.of(settings)
         self.out = Path(out)
@@ -93,10 +91,6 @@ class Trainer:
         self.model_path = Path(model_path) if model_path else None
         self.fingerprint = fingerprint
         self.hooks = list(hooks or [])
-        # Off by default: on an H100 no gain was shown (docs/training.md, "Fifth H100 session").
-        self.overlap = overlap
-        self._ahead: BuiltStep | None = None
-        self._last_done = 0.0
         self.group = distributed.current_group()  # data-parallel ranks, None when alone
         self.rank = distributed.rank_of(self.group)
         self.show_progress = progress and self.rank == 0
@@ -252,22 +246,9 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         """One optimizer step with its logs, validation, samples and checkpoint as due."""
         step = self.state.step + 1
-        built, self._ahead = self._ahead, None
-        if built is not None and built.after is not None:
-            restore(built.after, self.model, self.optimizer, self.plan)
-            built.after = None
-        else:
-            for hook in self.hooks:
-                hook(self, step)
-            built = self._build(step)
-        ahead = self._can_build_ahead(step)
-        self._queue(built, wait=not ahead)
-        if ahead:
-            now = snapshot(self.model, self.optimizer, self.plan)
-            self._ahead = self._build(step + 1)
-            self._ahead.after = snapshot(self.model, self.optimizer, self.plan)
-            restore(now, self.model, self.optimizer, self.plan)
-        row, split = self._complete(built)
+        for hook in self.hooks:
+            hook(self, step)
+        row, split = self._optimizer_step(step)
         self.state.recent = [
             *self.state.recent[-9:],
             {k: row[k] for k in ("step", "loss", "grad_norm", "lr")},
@@ -275,7 +256,6 @@ class Trainer:
         reason = self.guard(row)
         self.logs.write("train_log", row)
         if reason:
-            self._ahead = None
             self.progress.write(f"{self.label}: stopped at step {step}: {reason}")
             self.diagnose(step, reason)
             return row
@@ -287,79 +267,48 @@ class Trainer:
             self.status = "early_stopped"
         return row
 
-    def _build(self, step: int) -> BuiltStep:
-        """Trace update `step` on the next micro-batches (it runs when queued)."""
+    def _optimizer_step(self, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run update `step` on the next micro-batches: (its train_log row, its metrics)."""
         tic = time.perf_counter()
         batches = [self.plan.next() for _ in range(self.accum)]
-        n_loss_tokens = sum(b.n_loss_tokens for b in batches)
         stats = self.fns.train_step(
             [distributed.shard(b, self.group) for b in batches],
             self.micro_seeds(step),
             group=self.group,
-            n_loss_tokens=n_loss_tokens,
+            n_loss_tokens=sum(b.n_loss_tokens for b in batches),
         )
-        return BuiltStep(step, stats, sum(b.n_tokens for b in batches), n_loss_tokens, tic)
-
-    def _queue(self, built: BuiltStep, wait: bool) -> None:
-        work = (built.stats, self.model.trainable_parameters(), self.optimizer.state)
-        if wait:
-            mx.eval(*work)
-        else:
-            mx.async_eval(*work)
-
-    def _can_build_ahead(self, step: int) -> bool:
-        """Only where nothing between this step and the next reads the model or the data
-        (no periodic work or hooks) and the next step's trace runs nothing (one micro-batch:
-        accumulation evaluates each micro-batch's gradients as it goes; one process)."""
-        return (
-            self.overlap
-            and step < self.settings.steps
-            and not any(self._due(step))
-            and not self.hooks
-            and self.accum == 1
-            and self.group is None
-        )
-
-    def _complete(self, built: BuiltStep) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Wait for `built`'s metrics: (its train_log row, its metrics). Its time runs from
-        when its host work began or the previous step ended, whichever is later."""
-        split = self.fns.layout.split(built.stats.tolist())
-        done = time.perf_counter()
-        elapsed = done - max(built.started, self._last_done)
-        self._last_done = done
-        self.state.tokens += built.n_tokens
+        mx.eval(stats, self.model.trainable_parameters(), self.optimizer.state)
+        split = self.fns.layout.split(stats.tolist())
+        elapsed = time.perf_counter() - tic
+        n_tokens = sum(b.n_tokens for b in batches)
+        self.state.tokens += n_tokens
         self.state.train_time_s += elapsed
         row = {
-            "step": built.step,
+            "step": step,
             "tokens": self.state.tokens,
             "loss": split["loss"],
             "ppl": _ppl(split["loss"]),
             "lr": split["lr"],
             "grad_norm": split["grad_norm"],
-            "loss_tokens": built.n_loss_tokens,
-            "tokens_per_s": built.n_tokens / elapsed,
+            "loss_tokens": sum(b.n_loss_tokens for b in batches),
+            "tokens_per_s": n_tokens / elapsed,
             "step_time_s": elapsed,
             "peak_memory_gb": peak_memory_gb(),
         }
         return row, split
 
-    def _due(self, step: int) -> tuple[bool, bool, bool]:
-        """(validation, samples, checkpoint) due after `step`."""
-        s = self.settings
-        last = step == s.steps
-        return (
-            step % s.eval_every == 0 or last,
-            self.sampler is not None and self.rank == 0 and (step % s.sample_every == 0 or last),
-            step % s.checkpoint_every == 0 and step < s.steps and self.rank == 0,
-        )
-
     def _periodic(self, step: int, train_loss: float) -> bool:
         """Validation, samples and checkpoint as due after `step`; True to stop early."""
-        validate, sample, save = self._due(step)
-        stop_early = self.evaluate_and_check(step, train_loss) if validate else False
-        if sample or (stop_early and self.sampler is not None and self.rank == 0):
+        s = self.settings
+        last = step == s.steps
+        stop_early = False
+        if step % s.eval_every == 0 or last:
+            stop_early = self.evaluate_and_check(step, train_loss)
+        due = step % s.sample_every == 0 or last or stop_early
+        if self.sampler is not None and self.rank == 0 and due:
             self.logs.write("samples", self.sampler.generate(self.model, step))
-        if save and not stop_early:
+        due = step % s.checkpoint_every == 0 and step < s.steps and not stop_early
+        if due and self.rank == 0:
             checkpoint.save(self.out, self.model, self.optimizer, self.checkpoint_state())
         return stop_early
 
@@ -386,7 +335,6 @@ class Trainer:
         return False
 
     def finish(self) -> dict[str, Any]:
-        self._ahead = None  # traced, never queued: the model stays at the last step
         self._stack.close()
         self.progress.close()
         self.logs.close()
@@ -422,3 +370,31 @@ class Trainer:
         written = outputs.save_full(self.out, self.model, self.model_path)
         checkpoint.remove(self.out)  # a full checkpoint is the size of the model twice over
         return written
+
+    def dry_run(self) -> dict[str, Any]:
+        """Measure one optimizer step on the longest micro-batches (seed section 7)."""
+        worst = self.plan.longest()
+        batches = [worst] * self.accum
+        timings = []
+        with grad_checkpointing(self.model, self.settings.grad_checkpoint):
+            self.model.train()
+            for _ in range(2):
+                tic = time.perf_counter()
+                stats = self.fns.train_step(batches, self.micro_seeds(1))
+                mx.eval(stats, self.model.trainable_parameters(), self.optimizer.state)
+                timings.append(time.perf_counter() - tic)
+        mean_len = self.plan.mean_row_length()
+        worst_len = float(worst.lengths.mean())
+        steps = self.settings.steps
+        return {
+            "peak_memory_gb": peak_memory_gb(),
+            "first_step_s": timings[0],
+            "step_s": timings[1],
+            "tokens_per_step": worst.n_tokens * self.accum,
+            "tokens_per_s": worst.n_tokens * self.accum / timings[1],
+            "estimated_train_s": steps * timings[1] * mean_len / worst_len,
+            "worst_case_train_s": steps * timings[1],
+            "loss": stats.tolist()[0],
+            "trainable_params": self.info.trainable_params,
+            "total_params": self.info.total_params,
+        }
