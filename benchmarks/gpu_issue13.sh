@@ -6,6 +6,7 @@
 #   bash benchmarks/gpu_issue13.sh long      # the same on ~1,000-token rows, + step_profile (MFU)
 #   bash benchmarks/gpu_issue13.sh alone     # train_benchmark, each arm alone (long, Alpaca)
 #   bash benchmarks/gpu_issue13.sh packed    # Alpaca: ours packed vs mlx_lm padded, each alone
+#   bash benchmarks/gpu_issue13.sh async     # when async_eval returns, under MLX_MAX_OPS_PER_BUFFER
 #   bash benchmarks/gpu_issue13.sh why       # packed rows' layer under its mask; metrics' cost alone
 #   bash benchmarks/gpu_issue13.sh host      # host_time alone (Alpaca, long rows)
 #   bash benchmarks/gpu_issue13.sh layers    # one decoder layer's parts, forward vs backward
@@ -31,7 +32,7 @@ step() {  # step NAME COMMAND...: appended to $out/log; a failure does not stop 
   echo "=== $name" | tee -a "$out/log"
   "$@" 2>&1 | tee -a "$out/log" || echo "gpu_issue13.sh: $name failed (exit $?)" | tee -a "$out/log"
 }
-stage=${1:?stage: install, train, long, alone, packed, why, layers, knobs, host, generate or all}
+stage=${1:?stage: install, train, long, alone, packed, async, why, layers, knobs, host, generate or all}
 if [ "$stage" = all ]; then
   bash "$0" generate
   bash "$0" train
@@ -84,6 +85,13 @@ packed)  # Alpaca packed into rows of 1,024 (ours) vs padded (mlx_lm), each arm 
     --warmup 12 --rounds 0 --data "$bench/alpaca" --micro-batch 16 --packed-micro-batch 2 \
     --arms mlx_lm,ours-packed --json "$out/packed_alpaca16.json"
   ;;
+async)  # the overlap's premise: does async_eval return before the device is done? (~30 s)
+  source "$env"
+  for ops in "" 100 1000 10000; do
+    step "async_ops${ops:-default}" env ${ops:+MLX_MAX_OPS_PER_BUFFER=$ops} python \
+      benchmarks/async_return.py --ops 2000 --json "$out/async_ops${ops:-default}.json"
+  done
+  ;;
 why)  # a packed step's token costs 1.4x a long row's: the layer under the block mask; and
   # ours' Alpaca steps 0.19 s vs mlx_lm's 0.16 s: ours-bare (per-layer metrics off) alone.
   source "$env"
@@ -131,7 +139,7 @@ generate)
     --json "$out/gen_large.json"
   ;;
 *)
-  echo "gpu_issue13.sh: stage must be install, train, long, alone, packed, why, layers, knobs, host, generate or all, got $1" >&2
+  echo "gpu_issue13.sh: stage must be install, train, long, alone, packed, async, why, layers, knobs, host, generate or all, got $1" >&2
   exit 2
   ;;
 esac
