@@ -266,7 +266,7 @@ def worker(args: argparse.Namespace) -> dict:
         elif args.arm in ("ours", "ours-bare", *ALONE_ARMS):
             packed = args.arm == "ours-packed"
             if packed:
-                args.micro_batch = args.packed_micro_batch or args.micro_batch
+                args.micro_batch = args.packed_micro_batch
             trainer = our_trainer(
                 args, model, tokenizer, examples, tmp, args.arm != "ours-bare", packed
             )
@@ -281,9 +281,7 @@ def worker(args: argparse.Namespace) -> dict:
             def make(arm: str):
                 model, packed = load(args.model)[0], arm == "packed"
                 rows = args.packed_micro_batch if packed else args.micro_batch
-                arm_args = argparse.Namespace(
-                    **{**vars(args), "micro_batch": rows or args.micro_batch}
-                )
+                arm_args = argparse.Namespace(**{**vars(args), "micro_batch": rows})
                 return our_trainer(
                     arm_args, model, tokenizer, examples, f"{tmp}/{arm}", True, packed
                 )
@@ -368,6 +366,7 @@ def parse_args() -> argparse.Namespace:
                         "match the unpacked arm's tokens per step")  # fmt: skip
     parser.add_argument("--arm", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.packed_micro_batch = args.packed_micro_batch or args.micro_batch
     arms = args.arms.split(",")
     if arms[0] != "mlx_lm" or not set(arms) <= {*ARMS, *ALONE_ARMS}:
         parser.error(f"--arms: mlx_lm first, then any of {', '.join(ARMS[1:] + ALONE_ARMS)}; "
@@ -460,7 +459,7 @@ def print_table(
 
     packed_rows = ""
     if "ours-packed" in arms:
-        packed_rows = f" (ours-packed: {args.packed_micro_batch or args.micro_batch} packed rows)"
+        packed_rows = f" (ours-packed: {args.packed_micro_batch} packed rows)"
     print(f"\n{Path(args.model).name} LoRA r{args.rank} (scale {args.alpha / args.rank}) on all 7 projections, "
           f"micro-batch {args.micro_batch}{packed_rows}, max length {args.max_seq_len}, {args.steps} steps "
           f"({args.warmup} warm-up left out), {args.rounds} interleaved round(s)")  # fmt: skip
@@ -504,7 +503,7 @@ def packing_main(args: argparse.Namespace) -> int:
     machine = describe()
     print(line(machine), flush=True)
     arms = spawn(args, "packing")["arms"]
-    rows = f"{args.micro_batch}/{args.packed_micro_batch or args.micro_batch}"
+    rows = f"{args.micro_batch}/{args.packed_micro_batch}"
     title = (f"{Path(args.model).name} LoRA r{args.rank}, micro-batch {rows} rows (unpacked/packed), "
              f"max length {args.max_seq_len}, {args.steps} steps per arm interleaved "
              f"({args.warmup} left out)")  # fmt: skip
