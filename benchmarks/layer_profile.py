@@ -174,6 +174,10 @@ def main() -> int:
     unknown = sorted(set(args.parts.split(",")) - set(PARTS))
     if unknown:
         parser.error(f"--parts: unknown {', '.join(unknown)}; expected some of {','.join(PARTS)}")
+    if args.segment < 1 or args.segment > args.seq_len:
+        parser.error(
+            f"--segment: expected 1 to --seq-len ({args.seq_len}) tokens, got {args.segment}"
+        )
 
     import mlx.core as mx
     from machine import describe, line
